@@ -1,0 +1,74 @@
+//! Project commands, run as `cargo xtask <command>`.
+//!
+//! Each subcommand lives in its own module with an `Args` struct and a `run` function that
+//! returns the process exit code. No routing logic lives here: xtask orchestrates processes
+//! and files.
+
+mod bench_cmd;
+mod certs_cmd;
+mod ci;
+mod freeze_check;
+mod heavy;
+mod nats_cmd;
+mod paths;
+mod perf_gate;
+mod validate_tls;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Beamline Router project tasks.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate (or keep) the CA, server and client certificates under _artifacts/certs/.
+    Certs(certs_cmd::Args),
+    /// Start nats-server with JetStream (idempotent).
+    NatsStart(nats_cmd::StartArgs),
+    /// Show pid, ports, health and figures of the running nats-server.
+    NatsStatus(nats_cmd::StatusArgs),
+    /// Stop the nats-server started by nats-start.
+    NatsStop(nats_cmd::StopArgs),
+    /// Positive and negative mutual-TLS cases against a real server.
+    ValidateTls(validate_tls::Args),
+    /// NATS (TLS) + router + load: candidate JSON and Markdown summary.
+    Bench(bench_cmd::Args),
+    /// Compare a candidate against the baselines under the policies.
+    PerfGate(perf_gate::Args),
+    /// Start NATS with TLS, run the integration suites against it, always stop it.
+    Heavy(heavy::Args),
+    /// Everything CI runs.
+    Ci(ci::Args),
+    /// Verify every freeze artifact exists, then run heavy, validate-tls and the perf gate.
+    FreezeCheck(freeze_check::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Certs(args) => certs_cmd::run(args),
+        Command::NatsStart(args) => nats_cmd::start(args),
+        Command::NatsStatus(args) => nats_cmd::status(args),
+        Command::NatsStop(args) => nats_cmd::stop(args),
+        Command::ValidateTls(args) => validate_tls::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
+        Command::PerfGate(args) => perf_gate::run(args),
+        Command::Heavy(args) => heavy::run(args),
+        Command::Ci(args) => ci::run(args),
+        Command::FreezeCheck(args) => freeze_check::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
