@@ -1,1 +1,28 @@
-//! router-core
+//! Beamline Router core: the wire contract, the policy DSL and the decision engine.
+//!
+//! Pure library: no I/O except [`PolicyStore::load_dir`], which the caller invokes, no async
+//! runtime, no clock and no entropy of its own — the current time and the random source are
+//! arguments, so every decision is reproducible under test.
+//!
+//! The request path is [`Router::handle`]: raw bytes and the `version` header in, reply bytes
+//! and an [`Outcome`] out. It never panics on input.
+
+pub mod backpressure;
+pub mod breaker;
+pub mod condition;
+pub mod decision;
+pub mod error;
+pub mod ids;
+pub mod policy;
+pub mod reply;
+pub mod request;
+pub mod router;
+pub mod ttl_map;
+
+pub use backpressure::{BackpressureMonitor, BackpressureStatus, StatusReport, Thresholds};
+pub use breaker::{BreakerRegistry, BreakerState, CallOutcome, Transition};
+pub use decision::{Decision, DecisionEngine, Reason};
+pub use error::{ErrorCode, IntakeErrorCode, Rejection};
+pub use policy::{Policy, PolicyError, PolicyStore};
+pub use request::{DecideRequest, IntakeLimits};
+pub use router::{FeedbackEffect, FeedbackError, Handled, Outcome, Router, RouterSettings};

@@ -1,0 +1,398 @@
+//! The decision algorithm (CONTRACT §4.3): deadline, sticky, weighted, fallbacks, legacy.
+//!
+//! Randomness and time are passed in, so every path is deterministic under test.
+
+use std::sync::Mutex;
+
+use rand::Rng;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::breaker::BreakerRegistry;
+use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
+use crate::policy::{Policy, Provider};
+use crate::ttl_map::TtlMap;
+
+/// Why a provider was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// A live sticky mapping for the session.
+    Sticky,
+    /// Drawn by weight.
+    Weighted,
+    /// Retry on the current provider under a fallback rule.
+    Retry,
+    /// A fallback rule (or the legacy fallback) fired.
+    Fallback,
+    /// A fallback because circuit breakers blocked the regular choice.
+    CircuitBreakerFallback,
+}
+
+impl Reason {
+    /// Every reason, for metrics pre-registration.
+    pub const ALL: [Reason; 5] = [
+        Reason::Sticky,
+        Reason::Weighted,
+        Reason::Retry,
+        Reason::Fallback,
+        Reason::CircuitBreakerFallback,
+    ];
+
+    /// The contract priority of this reason.
+    pub fn priority(self) -> u32 {
+        match self {
+            Reason::Sticky => 100,
+            Reason::Weighted | Reason::Retry => 50,
+            Reason::Fallback => 25,
+            Reason::CircuitBreakerFallback => 20,
+        }
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Sticky => "sticky",
+            Reason::Weighted => "weighted",
+            Reason::Retry => "retry",
+            Reason::Fallback => "fallback",
+            Reason::CircuitBreakerFallback => "circuit_breaker_fallback",
+        }
+    }
+}
+
+/// The chosen provider and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// The provider to call.
+    pub provider_id: String,
+    /// Why.
+    pub reason: Reason,
+    /// The reason's priority.
+    pub priority: u32,
+    /// From the provider's policy entry, then the context, then 0.
+    pub expected_latency_ms: f64,
+    /// From the provider's policy entry, then the context, then 0.
+    pub expected_cost: f64,
+    /// The policy applied.
+    pub policy_id: String,
+    /// Tenant, sticky key and retry information.
+    pub metadata: DecisionMetadata,
+}
+
+/// `decision.metadata`: a few facts about the decision, never the whole request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionMetadata {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The context key the sticky mapping was looked up or recorded under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sticky_key: Option<String>,
+    /// For `retry`: the attempt this decision makes (context `retry_attempt` + 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_attempt: Option<u64>,
+    /// For `retry`: the rule's `retry` budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+}
+
+/// Sticky mappings and circuit breakers: the state decisions depend on.
+#[derive(Debug)]
+pub struct DecisionEngine {
+    sticky: Mutex<TtlMap<String, String>>,
+    breakers: BreakerRegistry,
+}
+
+impl DecisionEngine {
+    /// An engine whose sticky store holds at most `sticky_capacity` sessions.
+    pub fn new(sticky_capacity: usize) -> Self {
+        DecisionEngine {
+            sticky: Mutex::new(TtlMap::new(sticky_capacity)),
+            breakers: BreakerRegistry::new(),
+        }
+    }
+
+    /// The circuit breakers, fed by feedback.
+    pub fn breakers(&self) -> &BreakerRegistry {
+        &self.breakers
+    }
+
+    /// Number of sticky sessions held.
+    pub fn sticky_sessions(&self) -> usize {
+        self.sticky.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Chooses a provider for `tenant_id` under `policy` given the routing `context`.
+    pub fn decide(
+        &self,
+        policy: &Policy,
+        tenant_id: &str,
+        context: &Map<String, Value>,
+        now_ms: u64,
+        rng: &mut impl Rng,
+    ) -> Result<Decision, Rejection> {
+        let inputs = Inputs::read(context, now_ms)?;
+        let choice = Choice {
+            engine: self,
+            policy,
+            tenant_id,
+            context,
+            now_ms,
+        };
+
+        // 4 (early). A caller reporting a failed call asks the fallback rules first.
+        if let (Some(current), Some(_)) = (inputs.current_provider, context.get("status")) {
+            if let Some(decision) =
+                choice.fallback_rules(Some(current), inputs.retry_attempt, false)
+            {
+                return Ok(decision);
+            }
+        }
+
+        // 2. Sticky.
+        let session = policy.sticky.as_ref().and_then(|sticky| {
+            session_value(context.get(&sticky.session_key)?)
+                .map(|value| (sticky, format!("{tenant_id}\u{0}{value}")))
+        });
+        if let Some((sticky, key)) = &session {
+            let mapped = self
+                .sticky
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(key.as_str(), now_ms)
+                .cloned();
+            if let Some(provider) = mapped.and_then(|name| policy.provider(&name)) {
+                if provider.weight > 0.0 && choice.admits(&provider.name) {
+                    return Ok(choice.make(
+                        &provider.name,
+                        Reason::Sticky,
+                        Some(&sticky.session_key),
+                        None,
+                    ));
+                }
+            }
+        }
+
+        // 3. Weighted among providers with weight > 0 whose breaker admits a call.
+        let mut blocked_by_breakers = false;
+        let mut total = 0.0;
+        let mut candidates: Vec<&Provider> = Vec::with_capacity(policy.providers.len());
+        for provider in policy.providers.iter().filter(|p| p.weight > 0.0) {
+            if choice.admits(&provider.name) {
+                total += provider.weight;
+                candidates.push(provider);
+            } else {
+                blocked_by_breakers = true;
+            }
+        }
+        if let Some(provider) = draw(&candidates, total, rng) {
+            if let Some((sticky, key)) = session {
+                self.sticky
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, provider.name.clone(), now_ms, sticky.ttl_ms);
+                return Ok(choice.make(
+                    &provider.name,
+                    Reason::Weighted,
+                    Some(&sticky.session_key),
+                    None,
+                ));
+            }
+            return Ok(choice.make(&provider.name, Reason::Weighted, None, None));
+        }
+
+        // 4. Nothing to draw from: the fallback rules, in order.
+        if let Some(decision) = choice.fallback_rules(
+            inputs.current_provider,
+            inputs.retry_attempt,
+            blocked_by_breakers,
+        ) {
+            return Ok(decision);
+        }
+
+        // 5. The legacy single fallback, then failure.
+        if let Some(to) = &policy.legacy_fallback {
+            if choice.admits(to) {
+                let reason = if blocked_by_breakers {
+                    Reason::CircuitBreakerFallback
+                } else {
+                    Reason::Fallback
+                };
+                return Ok(choice.make(to, reason, None, None));
+            }
+        }
+        let why = if blocked_by_breakers {
+            "every provider is blocked by its circuit breaker and no fallback applies"
+        } else {
+            "no provider has a weight above 0 and no fallback applies"
+        };
+        Err(Rejection::new(ErrorCode::DecisionFailed, why)
+            .with_detail("tenant_id", tenant_id)
+            .with_detail("policy_id", policy.policy_id.as_str()))
+    }
+}
+
+/// Context values the algorithm reads.
+struct Inputs<'a> {
+    current_provider: Option<&'a str>,
+    retry_attempt: u64,
+}
+
+impl<'a> Inputs<'a> {
+    fn read(context: &'a Map<String, Value>, now_ms: u64) -> Result<Self, Rejection> {
+        let invalid = |field: &str, message: &str| {
+            Rejection::intake(IntakeErrorCode::SchemaValidationFailed, field, message)
+        };
+        match context.get("deadline") {
+            None | Some(Value::Null) => {}
+            Some(Value::Number(deadline)) => {
+                if deadline.as_f64().is_some_and(|d| d < now_ms as f64) {
+                    return Err(Rejection::new(
+                        ErrorCode::DeadlineExceeded,
+                        "the request deadline has already passed",
+                    )
+                    .with_detail("deadline", deadline.clone())
+                    .with_detail("now", now_ms));
+                }
+            }
+            Some(_) => return Err(invalid("deadline", "deadline must be a number (epoch ms)")),
+        }
+        let retry_attempt = match context.get("retry_attempt") {
+            None | Some(Value::Null) => 0,
+            Some(value) => value
+                .as_u64()
+                .ok_or_else(|| invalid("retry_attempt", "retry_attempt must be an integer >= 0"))?,
+        };
+        let current_provider = match context.get("current_provider") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name.as_str()),
+            Some(_) => {
+                return Err(invalid(
+                    "current_provider",
+                    "current_provider must be a string",
+                ))
+            }
+        };
+        Ok(Inputs {
+            current_provider,
+            retry_attempt,
+        })
+    }
+}
+
+/// One decision in progress.
+struct Choice<'a> {
+    engine: &'a DecisionEngine,
+    policy: &'a Policy,
+    tenant_id: &'a str,
+    context: &'a Map<String, Value>,
+    now_ms: u64,
+}
+
+impl Choice<'_> {
+    fn admits(&self, provider: &str) -> bool {
+        match &self.policy.circuit_breaker {
+            None => true,
+            Some(config) => {
+                self.engine
+                    .breakers
+                    .admits(self.tenant_id, provider, config, self.now_ms)
+            }
+        }
+    }
+
+    fn fallback_rules(
+        &self,
+        current: Option<&str>,
+        retry_attempt: u64,
+        blocked_by_breakers: bool,
+    ) -> Option<Decision> {
+        for rule in &self.policy.fallbacks {
+            if !rule.when.matches(self.context) {
+                continue;
+            }
+            let mut breaker_blocked_retry = false;
+            if let Some(current) = current {
+                if retry_attempt < u64::from(rule.retry) {
+                    if self.admits(current) {
+                        return Some(self.make(
+                            current,
+                            Reason::Retry,
+                            None,
+                            Some((retry_attempt + 1, rule.retry)),
+                        ));
+                    }
+                    breaker_blocked_retry = true;
+                }
+            }
+            if self.admits(&rule.to) {
+                let reason = if blocked_by_breakers || breaker_blocked_retry {
+                    Reason::CircuitBreakerFallback
+                } else {
+                    Reason::Fallback
+                };
+                return Some(self.make(&rule.to, reason, None, None));
+            }
+        }
+        None
+    }
+
+    fn make(
+        &self,
+        provider_id: &str,
+        reason: Reason,
+        sticky_key: Option<&str>,
+        retry: Option<(u64, u32)>,
+    ) -> Decision {
+        if let Some(config) = &self.policy.circuit_breaker {
+            self.engine
+                .breakers
+                .on_chosen(self.tenant_id, provider_id, config, self.now_ms);
+        }
+        let entry = self.policy.provider(provider_id);
+        let figure = |from_policy: Option<f64>, key: &str| {
+            from_policy
+                .or_else(|| self.context.get(key).and_then(Value::as_f64))
+                .unwrap_or(0.0)
+        };
+        Decision {
+            provider_id: provider_id.to_owned(),
+            reason,
+            priority: reason.priority(),
+            expected_latency_ms: figure(
+                entry.and_then(|p| p.expected_latency_ms),
+                "expected_latency_ms",
+            ),
+            expected_cost: figure(entry.and_then(|p| p.expected_cost), "expected_cost"),
+            policy_id: self.policy.policy_id.clone(),
+            metadata: DecisionMetadata {
+                tenant_id: self.tenant_id.to_owned(),
+                sticky_key: sticky_key.map(str::to_owned),
+                retry_attempt: retry.map(|(attempt, _)| attempt),
+                max_retries: retry.map(|(_, max)| max),
+            },
+        }
+    }
+}
+
+/// A session value usable as a sticky key: a non-empty string or a number.
+fn session_value(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Draws one candidate with probability proportional to its weight.
+fn draw<'p>(candidates: &[&'p Provider], total: f64, rng: &mut impl Rng) -> Option<&'p Provider> {
+    let last = candidates.last()?;
+    let mut point = rng.random::<f64>() * total;
+    for provider in candidates {
+        if point < provider.weight {
+            return Some(provider);
+        }
+        point -= provider.weight;
+    }
+    Some(last)
+}

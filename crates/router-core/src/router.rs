@@ -1,0 +1,323 @@
+//! The whole request path as one call: bytes in, reply bytes out.
+//!
+//! [`Router`] ties intake validation, the tenant allow-list, idempotent replay, policy lookup
+//! and the decision engine together. The service layer only moves bytes and counts.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use rand::Rng;
+use serde::Deserialize;
+
+use crate::breaker::{CallOutcome, Transition};
+use crate::decision::{Decision, DecisionEngine, Reason};
+use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
+use crate::policy::PolicyStore;
+use crate::reply::{encode_error, encode_success, ReplyContext};
+use crate::request::{self, IntakeLimits, RejectedRequest};
+use crate::ttl_map::TtlMap;
+
+/// Settings of the request path.
+#[derive(Debug, Clone)]
+pub struct RouterSettings {
+    /// Intake size limits.
+    pub limits: IntakeLimits,
+    /// When set, only these tenants are served; others get `unauthorized`.
+    pub allowed_tenants: Option<HashSet<String>>,
+    /// Most sticky sessions held (oldest evicted first).
+    pub sticky_capacity: usize,
+    /// Most idempotency keys held (oldest evicted first).
+    pub idempotency_capacity: usize,
+    /// How long a first decision is replayed for a repeated key.
+    pub idempotency_ttl_ms: u64,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        RouterSettings {
+            limits: IntakeLimits::default(),
+            allowed_tenants: None,
+            sticky_capacity: 100_000,
+            idempotency_capacity: 100_000,
+            idempotency_ttl_ms: 10 * 60 * 1000,
+        }
+    }
+}
+
+/// What happened to one request, for metrics, logs and the DLQ.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A provider was chosen.
+    Decided {
+        /// Why.
+        reason: Reason,
+        /// True when an idempotent repeat returned the first decision.
+        replayed: bool,
+    },
+    /// An error reply was sent.
+    Rejected {
+        /// The error code.
+        code: ErrorCode,
+        /// Set for intake failures (these go to the DLQ).
+        intake: Option<IntakeErrorCode>,
+        /// The tenant, when it could be read.
+        tenant_id: Option<String>,
+        /// The human message.
+        message: String,
+    },
+}
+
+/// The reply bytes and what they say.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    /// The JSON reply.
+    pub reply: Vec<u8>,
+    /// The outcome.
+    pub outcome: Outcome,
+}
+
+/// A feedback message that could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedbackError {
+    /// Not JSON or missing / wrongly typed fields.
+    #[error("invalid feedback: {0}")]
+    Invalid(String),
+    /// No policy for the tenant (and policy id).
+    #[error("no policy {policy_id} for tenant {tenant_id}")]
+    UnknownPolicy {
+        /// Tenant.
+        tenant_id: String,
+        /// Policy.
+        policy_id: String,
+    },
+    /// The provider appears nowhere in the policy.
+    #[error("provider {0} is not part of the policy")]
+    UnknownProvider(String),
+}
+
+/// The effect of one feedback message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedbackEffect {
+    /// The policy has no circuit breaker: nothing to record.
+    Ignored,
+    /// Recorded; maybe a state change.
+    Recorded(Option<Transition>),
+}
+
+#[derive(Deserialize)]
+struct Feedback {
+    tenant_id: String,
+    provider_id: String,
+    outcome: CallOutcome,
+    #[serde(default)]
+    policy_id: Option<String>,
+    #[allow(dead_code)]
+    #[serde(default)]
+    latency_ms: Option<f64>,
+}
+
+/// The request path.
+#[derive(Debug)]
+pub struct Router {
+    settings: RouterSettings,
+    policies: PolicyStore,
+    engine: DecisionEngine,
+    idempotency: Mutex<TtlMap<String, Decision>>,
+}
+
+impl Router {
+    /// A router with an empty policy store.
+    pub fn new(settings: RouterSettings) -> Self {
+        Router {
+            engine: DecisionEngine::new(settings.sticky_capacity),
+            idempotency: Mutex::new(TtlMap::new(settings.idempotency_capacity)),
+            policies: PolicyStore::new(),
+            settings,
+        }
+    }
+
+    /// The policy store (load, reload, upsert).
+    pub fn policies(&self) -> &PolicyStore {
+        &self.policies
+    }
+
+    /// The decision engine (breakers, sticky sessions).
+    pub fn engine(&self) -> &DecisionEngine {
+        &self.engine
+    }
+
+    /// Handles one decide request body and its `version` header.
+    pub fn handle(
+        &self,
+        body: &[u8],
+        version_header: Option<&str>,
+        now_ms: u64,
+        rng: &mut impl Rng,
+    ) -> Handled {
+        let request = match request::decode(body, version_header, &self.settings.limits) {
+            Ok(request) => request,
+            Err(RejectedRequest {
+                rejection,
+                request_id,
+                trace_id,
+                tenant_id,
+            }) => {
+                let context = ReplyContext {
+                    request_id: request_id.as_deref(),
+                    trace_id: trace_id.as_deref(),
+                };
+                return rejected(&rejection, context, tenant_id);
+            }
+        };
+        let context = ReplyContext {
+            request_id: Some(&request.request_id),
+            trace_id: request.trace_id.as_deref(),
+        };
+        let tenant = Some(request.tenant_id.clone());
+
+        if let Some(allowed) = &self.settings.allowed_tenants {
+            if !allowed.contains(&request.tenant_id) {
+                let mut rejection = Rejection::new(
+                    ErrorCode::Unauthorized,
+                    format!("tenant {} is not on the allow-list", request.tenant_id),
+                )
+                .with_detail("tenant_id", request.tenant_id.as_str());
+                rejection.intake = Some(IntakeErrorCode::TenantForbidden);
+                return rejected(&rejection, context, tenant);
+            }
+        }
+
+        let idempotency_key = request
+            .idempotency_key
+            .as_ref()
+            .map(|key| format!("{}\u{0}{key}", request.tenant_id));
+        if let Some(key) = &idempotency_key {
+            let mut cache = self.idempotency.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(first) = cache.get(key.as_str(), now_ms) {
+                return Handled {
+                    reply: encode_success(first, context, true),
+                    outcome: Outcome::Decided {
+                        reason: first.reason,
+                        replayed: true,
+                    },
+                };
+            }
+        }
+
+        let Some(policy) = self.policies.get(&request.tenant_id, &request.policy_id) else {
+            let rejection = Rejection::new(
+                ErrorCode::PolicyNotFound,
+                format!(
+                    "no policy {} for tenant {}",
+                    request.policy_id, request.tenant_id
+                ),
+            )
+            .with_detail("tenant_id", request.tenant_id.as_str())
+            .with_detail("policy_id", request.policy_id.as_str());
+            return rejected(&rejection, context, tenant);
+        };
+
+        match self
+            .engine
+            .decide(&policy, &request.tenant_id, &request.context, now_ms, rng)
+        {
+            Ok(decision) => {
+                let reply = encode_success(&decision, context, false);
+                let reason = decision.reason;
+                if let Some(key) = idempotency_key {
+                    self.idempotency
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key, decision, now_ms, self.settings.idempotency_ttl_ms);
+                }
+                Handled {
+                    reply,
+                    outcome: Outcome::Decided {
+                        reason,
+                        replayed: false,
+                    },
+                }
+            }
+            Err(rejection) => rejected(&rejection, context, tenant),
+        }
+    }
+
+    /// The `overloaded` reply for a request refused under backpressure. Reads only the
+    /// request id from the body.
+    pub fn overloaded(&self, body: &[u8], retry_after_seconds: u64) -> Handled {
+        let request_id = request::peek_request_id(body);
+        let rejection = Rejection::new(
+            ErrorCode::Overloaded,
+            "the router is overloaded; retry later",
+        )
+        .with_detail("retry_after_seconds", retry_after_seconds);
+        let context = ReplyContext {
+            request_id: request_id.as_deref(),
+            trace_id: None,
+        };
+        rejected(&rejection, context, None)
+    }
+
+    /// The `internal` reply, for a request whose handling failed unexpectedly.
+    pub fn internal_error(&self, body: &[u8]) -> Handled {
+        let request_id = request::peek_request_id(body);
+        let rejection = Rejection::new(ErrorCode::Internal, "internal error; see the router log");
+        let context = ReplyContext {
+            request_id: request_id.as_deref(),
+            trace_id: None,
+        };
+        rejected(&rejection, context, None)
+    }
+
+    /// Applies one feedback message to the circuit breakers.
+    pub fn feedback(&self, body: &[u8], now_ms: u64) -> Result<FeedbackEffect, FeedbackError> {
+        if body.len() > self.settings.limits.max_payload {
+            return Err(FeedbackError::Invalid("body over the size limit".into()));
+        }
+        let feedback: Feedback =
+            serde_json::from_slice(body).map_err(|err| FeedbackError::Invalid(err.to_string()))?;
+        let policy_id = feedback.policy_id.unwrap_or_else(|| "default".to_owned());
+        let policy = self
+            .policies
+            .get(&feedback.tenant_id, &policy_id)
+            .ok_or_else(|| FeedbackError::UnknownPolicy {
+                tenant_id: feedback.tenant_id.clone(),
+                policy_id: policy_id.clone(),
+            })?;
+        let known = policy.provider(&feedback.provider_id).is_some()
+            || policy
+                .fallbacks
+                .iter()
+                .any(|r| r.to == feedback.provider_id)
+            || policy.legacy_fallback.as_deref() == Some(feedback.provider_id.as_str());
+        if !known {
+            return Err(FeedbackError::UnknownProvider(feedback.provider_id));
+        }
+        let Some(config) = &policy.circuit_breaker else {
+            return Ok(FeedbackEffect::Ignored);
+        };
+        Ok(FeedbackEffect::Recorded(self.engine.breakers().record(
+            &feedback.tenant_id,
+            &feedback.provider_id,
+            feedback.outcome,
+            config,
+            now_ms,
+        )))
+    }
+}
+
+fn rejected(
+    rejection: &Rejection,
+    context: ReplyContext<'_>,
+    tenant_id: Option<String>,
+) -> Handled {
+    Handled {
+        reply: encode_error(rejection, context),
+        outcome: Outcome::Rejected {
+            code: rejection.code,
+            intake: rejection.intake,
+            tenant_id,
+            message: rejection.message.clone(),
+        },
+    }
+}
