@@ -152,7 +152,8 @@ pub struct BackpressureMonitor {
     status: AtomicU8,
     activations: AtomicU64,
     latencies: Mutex<LatencyRing>,
-    last_signals: Mutex<Signals>,
+    /// The last computed p95, as f64 bits, so classification needs no sort.
+    p95_bits: AtomicU64,
 }
 
 impl BackpressureMonitor {
@@ -168,7 +169,7 @@ impl BackpressureMonitor {
                 samples: Vec::with_capacity(LATENCY_WINDOW),
                 next: 0,
             }),
-            last_signals: Mutex::new(Signals::default()),
+            p95_bits: AtomicU64::new(0f64.to_bits()),
         }
     }
 
@@ -180,21 +181,33 @@ impl BackpressureMonitor {
             .push(ms);
     }
 
-    /// Re-classifies from the current counts; returns the new status and whether this call
-    /// moved it into `active`.
-    pub fn evaluate(&self, pending: u64, inflight: u64) -> (BackpressureStatus, bool) {
-        let latency_p95_ms = self
+    /// Recomputes the p95 over the last [`LATENCY_WINDOW`] decisions (a sort of at most
+    /// 1000 values: call it periodically, not per request) and returns it.
+    pub fn refresh_latency(&self) -> f64 {
+        let p95 = self
             .latencies
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .p95();
-        let signals = Signals {
-            pending_messages: pending,
-            inflight_messages: inflight,
-            latency_p95_ms,
-        };
-        *self.last_signals.lock().unwrap_or_else(|p| p.into_inner()) = signals;
-        let status = classify(&signals, &self.thresholds);
+        self.p95_bits.store(p95.to_bits(), Ordering::Relaxed);
+        p95
+    }
+
+    /// Refreshes the p95, then classifies from the current counts; returns the new status
+    /// and whether this call moved it into `active`.
+    pub fn evaluate(&self, pending: u64, inflight: u64) -> (BackpressureStatus, bool) {
+        self.refresh_latency();
+        self.classify_now(pending, inflight)
+    }
+
+    /// Classifies from the current counts and the last computed p95 (cheap: a few
+    /// atomics); returns the new status and whether this call moved it into
+    /// `active`.
+    pub fn classify_now(&self, pending: u64, inflight: u64) -> (BackpressureStatus, bool) {
+        let status = classify(&self.signals(pending, inflight), &self.thresholds);
+        if self.status.load(Ordering::Relaxed) == status as u8 {
+            return (status, false);
+        }
         let before = BackpressureStatus::from_u8(self.status.swap(status as u8, Ordering::Relaxed));
         let activated =
             status == BackpressureStatus::Active && before != BackpressureStatus::Active;
@@ -229,12 +242,22 @@ impl BackpressureMonitor {
         self.thresholds
     }
 
-    /// The status report for `subject` as of the last evaluation.
-    pub fn report(&self, subject: &str, now_ms: u64) -> StatusReport {
+    /// The signals for these counts and the last computed p95.
+    pub fn signals(&self, pending: u64, inflight: u64) -> Signals {
+        Signals {
+            pending_messages: pending,
+            inflight_messages: inflight,
+            latency_p95_ms: f64::from_bits(self.p95_bits.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// The status report for `subject`: the last classification and the signals for the
+    /// given live counts.
+    pub fn report(&self, subject: &str, pending: u64, inflight: u64, now_ms: u64) -> StatusReport {
         StatusReport {
             subject: subject.to_owned(),
             status: self.status(),
-            metrics: *self.last_signals.lock().unwrap_or_else(|p| p.into_inner()),
+            metrics: self.signals(pending, inflight),
             thresholds: self.thresholds,
             policy: RetryPolicy {
                 retry_after_seconds: self.retry_after_seconds,
@@ -286,7 +309,7 @@ mod tests {
         assert_eq!(monitor.evaluate(2, 0), (Warning, false));
         assert_eq!(monitor.evaluate(5, 5), (Active, true));
         assert_eq!(monitor.activations(), 2);
-        let report = monitor.report("beamline.router.v1.decide", 42);
+        let report = monitor.report("beamline.router.v1.decide", 5, 5, 42);
         assert_eq!(report.policy.retry_after_seconds, 7);
         assert_eq!(report.metrics.pending_messages, 5);
         let json = serde_json::to_value(&report).expect("serialisable");
@@ -301,11 +324,11 @@ mod tests {
             monitor.record_latency(i as f64);
         }
         monitor.evaluate(0, 0);
-        assert_eq!(monitor.report("s", 0).metrics.latency_p95_ms, 95.0);
+        assert_eq!(monitor.report("s", 0, 0, 0).metrics.latency_p95_ms, 95.0);
         for _ in 0..LATENCY_WINDOW {
             monitor.record_latency(1.0);
         }
         monitor.evaluate(0, 0);
-        assert_eq!(monitor.report("s", 0).metrics.latency_p95_ms, 1.0);
+        assert_eq!(monitor.report("s", 0, 0, 0).metrics.latency_p95_ms, 1.0);
     }
 }
