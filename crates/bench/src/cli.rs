@@ -1,0 +1,366 @@
+//! Command-line options of `router-bench` and their validation into a [`Plan`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+
+use crate::duration::parse_duration;
+
+/// Subject of the echo responder the bench runs itself (`--echo`).
+pub const ECHO_SUBJECT: &str = "beamline.bench.echo";
+
+/// Upper bounds that keep every run finite and loopback-sized.
+const MAX_CONCURRENCY: usize = 10_000;
+const MAX_CONNECTIONS: usize = 64;
+const MAX_DURATION: Duration = Duration::from_secs(3600);
+const MAX_WARMUP: Duration = Duration::from_secs(600);
+const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_RATE: f64 = 10_000_000.0;
+
+/// Load generator for the Beamline Router: real NATS request-reply, closed or open loop.
+///
+/// Exit status: 0 when the run was done (errors, if any, are in the report), 1 when it
+/// could not be done (no server, no responders, bad TLS files), 2 for bad options.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "router-bench", version, about, long_about = None)]
+pub struct Args {
+    /// NATS server URL (`tls://host:port` for TLS; the host must match the server certificate).
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// CA certificate (PEM) that signed the server certificate; turns TLS on.
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; needs --tls-key and --tls-ca.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS; needs --tls-cert and --tls-ca.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Subject prefix of the router; requests go to `<prefix>.v1.decide`.
+    #[arg(long, default_value = "beamline.router")]
+    pub subject_prefix: String,
+    /// Concurrent requesters (closed loop), or the most requests in flight (open loop).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// NATS connections the requesters are spread over (one I/O task each).
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Length of each measured phase (e.g. 10s, 500ms, 1m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Warm-up before each measured phase; its requests are not recorded.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Open loop: send this many requests per second in total, on schedule, and measure
+    /// latency from each request's intended send time. Without it the loop is closed.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// How long one request may wait for its reply before it counts as a timeout.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Also measure raw NATS request-reply against the bench's own echo responder on
+    /// `beamline.bench.echo`, before the router phase.
+    #[arg(long)]
+    pub echo: bool,
+    /// Measure only the echo responder (no router needed).
+    #[arg(long, conflicts_with = "echo")]
+    pub echo_only: bool,
+    /// Router Prometheus endpoint read after the run (backpressure counter, peak RSS).
+    #[arg(long)]
+    pub metrics_url: Option<String>,
+    /// Write the candidate JSON here, and the Markdown summary beside it (`.md`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Sticky users per tenant in the request corpus (`u-0` .. `u-<n-1>`).
+    #[arg(long, default_value_t = 100)]
+    pub users: u64,
+    /// How long to wait for a responder on a subject before giving up the run.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub wait_for_responders: Duration,
+    /// No progress bar (it is also off when stderr is not a terminal).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Which phases run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Router phase only.
+    Router,
+    /// Echo phase only.
+    Echo,
+    /// Echo phase, then router phase.
+    Both,
+}
+
+impl Mode {
+    /// Name written to the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Router => "router",
+            Mode::Echo => "echo",
+            Mode::Both => "both",
+        }
+    }
+
+    /// True when the echo phase runs.
+    pub fn runs_echo(self) -> bool {
+        matches!(self, Mode::Echo | Mode::Both)
+    }
+
+    /// True when the router phase runs.
+    pub fn runs_router(self) -> bool {
+        matches!(self, Mode::Router | Mode::Both)
+    }
+}
+
+/// Closed or open loop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Load {
+    /// Each requester sends its next request when the previous reply arrives.
+    Closed,
+    /// Requests leave on a fixed schedule of `rate` per second in total.
+    Open {
+        /// Requests per second, all requesters together.
+        rate: f64,
+    },
+}
+
+/// TLS files, already checked to exist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsPaths {
+    /// CA certificate.
+    pub ca: PathBuf,
+    /// Client certificate and key, for mutual TLS.
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+/// Validated settings of a run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// NATS URL.
+    pub nats_url: String,
+    /// TLS files, when TLS is on.
+    pub tls: Option<TlsPaths>,
+    /// Router decide subject.
+    pub router_subject: String,
+    /// Phases to run.
+    pub mode: Mode,
+    /// Closed or open loop.
+    pub load: Load,
+    /// Requesters / in-flight bound.
+    pub concurrency: usize,
+    /// Connections (never more than `concurrency`).
+    pub connections: usize,
+    /// Measured length.
+    pub duration: Duration,
+    /// Warm-up length.
+    pub warmup: Duration,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Sticky users per tenant.
+    pub users: u64,
+    /// Responder wait.
+    pub wait_for_responders: Duration,
+    /// Router metrics endpoint.
+    pub metrics_url: Option<String>,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Plan {
+    /// Checks the options; the error says which option to fix.
+    pub fn from_args(args: &Args, stderr_is_terminal: bool) -> anyhow::Result<Plan> {
+        if args.concurrency == 0 || args.concurrency > MAX_CONCURRENCY {
+            bail!("--concurrency must be between 1 and {MAX_CONCURRENCY}");
+        }
+        if args.connections == 0 || args.connections > MAX_CONNECTIONS {
+            bail!("--connections must be between 1 and {MAX_CONNECTIONS}");
+        }
+        if args.duration.is_zero() || args.duration > MAX_DURATION {
+            bail!("--duration must be more than 0 and at most 1h");
+        }
+        if args.warmup > MAX_WARMUP {
+            bail!("--warmup must be at most 10m");
+        }
+        if args.request_timeout.is_zero() || args.request_timeout > MAX_REQUEST_TIMEOUT {
+            bail!("--request-timeout must be more than 0 and at most 60s");
+        }
+        if args.wait_for_responders > MAX_REQUEST_TIMEOUT {
+            bail!("--wait-for-responders must be at most 60s");
+        }
+        let load = match args.rate {
+            None => Load::Closed,
+            Some(rate) if rate.is_finite() && rate > 0.0 && rate <= MAX_RATE => Load::Open { rate },
+            Some(_) => bail!("--rate must be a number of requests per second above 0"),
+        };
+        let prefix = args.subject_prefix.trim_end_matches('.');
+        if prefix.is_empty() || prefix.contains(|c: char| c.is_whitespace() || c == '*' || c == '>')
+        {
+            bail!("--subject-prefix must be a plain subject such as beamline.router");
+        }
+        let tls = match (&args.tls_ca, &args.tls_cert, &args.tls_key) {
+            (None, None, None) => None,
+            (None, Some(_), _) | (None, _, Some(_)) => {
+                bail!("--tls-cert/--tls-key need --tls-ca too (the CA that signed the server certificate)")
+            }
+            (Some(ca), cert, key) => {
+                check_file(ca, "--tls-ca")?;
+                let client = match (cert, key) {
+                    (Some(cert), Some(key)) => {
+                        check_file(cert, "--tls-cert")?;
+                        check_file(key, "--tls-key")?;
+                        Some((cert.clone(), key.clone()))
+                    }
+                    _ => None,
+                };
+                Some(TlsPaths {
+                    ca: ca.clone(),
+                    client,
+                })
+            }
+        };
+        let mode = match (args.echo, args.echo_only) {
+            (_, true) => Mode::Echo,
+            (true, false) => Mode::Both,
+            (false, false) => Mode::Router,
+        };
+        Ok(Plan {
+            nats_url: args.nats_url.clone(),
+            tls,
+            router_subject: format!("{prefix}.v1.decide"),
+            mode,
+            load,
+            concurrency: args.concurrency,
+            connections: args.connections.min(args.concurrency),
+            duration: args.duration,
+            warmup: args.warmup,
+            request_timeout: args.request_timeout,
+            users: args.users,
+            wait_for_responders: args.wait_for_responders,
+            metrics_url: args.metrics_url.clone(),
+            progress: !args.quiet && stderr_is_terminal,
+        })
+    }
+}
+
+fn check_file(path: &PathBuf, option: &str) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(path).with_context(|| {
+        format!(
+            "{option} {}: cannot read it (run `cargo xtask certs` to create the certificates)",
+            path.display()
+        )
+    })?;
+    if !meta.is_file() {
+        bail!("{option} {} is not a file", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut argv = vec!["router-bench"];
+        argv.extend_from_slice(extra);
+        Args::try_parse_from(argv).expect("valid arguments")
+    }
+
+    #[test]
+    fn defaults() {
+        let plan = Plan::from_args(&args(&[]), true).expect("plan");
+        assert_eq!(plan.router_subject, "beamline.router.v1.decide");
+        assert_eq!(plan.mode, Mode::Router);
+        assert_eq!(plan.load, Load::Closed);
+        assert_eq!(plan.concurrency, 64);
+        assert_eq!(plan.connections, 4);
+        assert_eq!(plan.duration, Duration::from_secs(10));
+        assert_eq!(plan.warmup, Duration::from_secs(2));
+        assert!(plan.tls.is_none());
+        assert!(plan.progress);
+    }
+
+    #[test]
+    fn modes_and_loads() {
+        assert_eq!(
+            Plan::from_args(&args(&["--echo"]), true)
+                .map(|p| p.mode)
+                .ok(),
+            Some(Mode::Both)
+        );
+        let plan =
+            Plan::from_args(&args(&["--echo-only", "--rate", "500", "-q"]), true).expect("plan");
+        assert_eq!(plan.mode, Mode::Echo);
+        assert_eq!(plan.load, Load::Open { rate: 500.0 });
+        assert!(!plan.progress);
+        assert!(Args::try_parse_from(["router-bench", "--echo", "--echo-only"]).is_err());
+    }
+
+    #[test]
+    fn prefix_and_connections() {
+        let plan = Plan::from_args(
+            &args(&["--subject-prefix", "acme.router.", "--concurrency", "2"]),
+            false,
+        )
+        .expect("plan");
+        assert_eq!(plan.router_subject, "acme.router.v1.decide");
+        assert_eq!(
+            plan.connections, 2,
+            "never more connections than requesters"
+        );
+        assert!(!plan.progress, "no bar when stderr is not a terminal");
+    }
+
+    #[test]
+    fn rejects_bad_values_with_the_option_name() {
+        for (argv, needle) in [
+            (vec!["--concurrency", "0"], "--concurrency"),
+            (vec!["--connections", "0"], "--connections"),
+            (vec!["--duration", "0s"], "--duration"),
+            (vec!["--rate", "0"], "--rate"),
+            (vec!["--rate", "NaN"], "--rate"),
+            (vec!["--subject-prefix", "a b"], "--subject-prefix"),
+            (
+                vec!["--tls-ca", "/definitely/not/here.pem"],
+                "cargo xtask certs",
+            ),
+        ] {
+            let err = Plan::from_args(&args(&argv), true).expect_err(needle);
+            assert!(format!("{err:#}").contains(needle), "{err:#}");
+        }
+    }
+
+    #[test]
+    fn client_cert_needs_key_and_ca() {
+        assert!(Args::try_parse_from(["router-bench", "--tls-cert", "c.pem"]).is_err());
+        let err = Plan::from_args(&args(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]), true)
+            .expect_err("no CA");
+        assert!(err.to_string().contains("--tls-ca"));
+    }
+
+    #[test]
+    fn tls_files_are_checked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "x").expect("write");
+        let ca_arg = ca.to_string_lossy().into_owned();
+        let plan = Plan::from_args(&args(&["--tls-ca", &ca_arg]), true).expect("plan");
+        assert_eq!(plan.tls.map(|t| t.client), Some(None));
+        let err = Plan::from_args(
+            &args(&[
+                "--tls-ca",
+                &ca_arg,
+                "--tls-cert",
+                &ca_arg,
+                "--tls-key",
+                "/nope.key",
+            ]),
+            true,
+        )
+        .expect_err("missing key");
+        assert!(format!("{err:#}").contains("--tls-key"));
+    }
+}
