@@ -1,0 +1,455 @@
+//! The gate's judgement: a candidate against every rule of every policy. Pure functions.
+//!
+//! Rules of judgement:
+//! - `slack = max(|baseline| * tolerance_pct / 100, tolerance_abs)`.
+//! - higher_is_better passes when `candidate >= baseline - slack`; lower_is_better when
+//!   `candidate <= baseline + slack`; must_equal when `|candidate - baseline| <= slack`.
+//! - A metric missing from the candidate (absent, `null`, not a number) fails: a missing
+//!   figure is never read as 0.
+//! - A baseline of 0: lower_is_better and must_equal then allow only `tolerance_abs` (the
+//!   metric must stay 0 unless an absolute tolerance is given); higher_is_better with a
+//!   baseline `<= 0` sets no floor at all, which is how the original gate passed with
+//!   metrics it never measured, so such a rule fails and asks for a real baseline.
+//! - A metric missing from the baseline fails the rule.
+//! - A candidate whose `status` is not `"ok"` fails (a row of its own), whatever its figures.
+
+use serde_json::Value;
+
+use super::policy::{Direction, LoadedPolicy, Rule};
+
+/// Absorbs floating-point noise at the limit (e.g. 62 * 0.9).
+const EPSILON: f64 = 1e-9;
+
+/// The judgement of one row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Within the limit.
+    Pass,
+    /// Beyond the limit.
+    Regression,
+    /// The candidate lacks the metric.
+    MissingInCandidate,
+    /// The baseline lacks the metric.
+    MissingInBaseline,
+    /// The baseline cannot express a floor (higher_is_better with a baseline <= 0).
+    UnusableBaseline,
+    /// The candidate's run failed; holds the reason.
+    RunFailed(String),
+}
+
+impl Verdict {
+    /// True only for [`Verdict::Pass`].
+    pub fn passed(&self) -> bool {
+        matches!(self, Verdict::Pass)
+    }
+
+    /// Short text for the table.
+    pub fn describe(&self) -> String {
+        match self {
+            Verdict::Pass => "pass".to_owned(),
+            Verdict::Regression => "FAIL: regression".to_owned(),
+            Verdict::MissingInCandidate => "FAIL: missing in candidate".to_owned(),
+            Verdict::MissingInBaseline => "FAIL: missing in baseline".to_owned(),
+            Verdict::UnusableBaseline => {
+                "FAIL: baseline <= 0 sets no floor; measure a real baseline".to_owned()
+            }
+            Verdict::RunFailed(reason) => format!("FAIL: run failed: {reason}"),
+        }
+    }
+}
+
+/// The limit a rule puts on the candidate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    /// Candidate must be at least this.
+    AtLeast(f64),
+    /// Candidate must be at most this.
+    AtMost(f64),
+    /// Candidate must be within `slack` of `value`.
+    Within {
+        /// The baseline.
+        value: f64,
+        /// Allowed distance.
+        slack: f64,
+    },
+}
+
+impl Limit {
+    fn for_rule(rule: &Rule, baseline: f64) -> Limit {
+        let slack = rule.slack(baseline);
+        match rule.direction {
+            Direction::HigherIsBetter => Limit::AtLeast(baseline - slack),
+            Direction::LowerIsBetter => Limit::AtMost(baseline + slack),
+            Direction::MustEqual => Limit::Within {
+                value: baseline,
+                slack,
+            },
+        }
+    }
+
+    fn admits(&self, candidate: f64) -> bool {
+        let eps = |v: f64| EPSILON * v.abs().max(1.0);
+        match *self {
+            Limit::AtLeast(floor) => candidate >= floor - eps(floor),
+            Limit::AtMost(ceiling) => candidate <= ceiling + eps(ceiling),
+            Limit::Within { value, slack } => (candidate - value).abs() <= slack + eps(value),
+        }
+    }
+}
+
+/// One line of the gate's table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Policy name (`run` for the status row).
+    pub policy: String,
+    /// Metric name.
+    pub metric: String,
+    /// Baseline value, when known.
+    pub baseline: Option<f64>,
+    /// Candidate value, when present.
+    pub candidate: Option<f64>,
+    /// The limit, when one could be set.
+    pub limit: Option<Limit>,
+    /// The judgement.
+    pub verdict: Verdict,
+}
+
+/// The whole judgement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Every row, status first, then the policies in order.
+    pub rows: Vec<Row>,
+}
+
+impl Report {
+    /// True when every row passed.
+    pub fn passed(&self) -> bool {
+        self.rows.iter().all(|r| r.verdict.passed())
+    }
+
+    /// Rows that did not pass.
+    pub fn failures(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| !r.verdict.passed())
+    }
+}
+
+/// Judges `candidate` (the parsed candidate JSON) against every policy.
+pub fn judge(policies: &[LoadedPolicy], candidate: &Value) -> Report {
+    let mut rows = vec![status_row(candidate)];
+    for loaded in policies {
+        for rule in &loaded.policy.rules {
+            let baseline = loaded.baseline.metrics.get(&rule.metric).copied();
+            rows.push(judge_rule(
+                &loaded.policy.name,
+                rule,
+                baseline,
+                metric(candidate, &rule.metric),
+            ));
+        }
+    }
+    Report { rows }
+}
+
+/// Judges one rule.
+pub fn judge_rule(policy: &str, rule: &Rule, baseline: Option<f64>, candidate: Option<f64>) -> Row {
+    let baseline = baseline.filter(|b| b.is_finite());
+    let limit = baseline.map(|b| Limit::for_rule(rule, b));
+    let verdict = match (baseline, candidate) {
+        (None, _) => Verdict::MissingInBaseline,
+        (Some(b), _) if rule.direction == Direction::HigherIsBetter && b <= 0.0 => {
+            Verdict::UnusableBaseline
+        }
+        (Some(_), None) => Verdict::MissingInCandidate,
+        (Some(_), Some(c)) => match limit {
+            Some(limit) if limit.admits(c) => Verdict::Pass,
+            _ => Verdict::Regression,
+        },
+    };
+    Row {
+        policy: policy.to_owned(),
+        metric: rule.metric.clone(),
+        baseline,
+        candidate,
+        limit,
+        verdict,
+    }
+}
+
+/// The row for the candidate's own `status`.
+fn status_row(candidate: &Value) -> Row {
+    let status = candidate.get("status").and_then(Value::as_str);
+    let verdict = match status {
+        Some("ok") => Verdict::Pass,
+        Some(other) => Verdict::RunFailed(
+            candidate
+                .get("reason")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("status `{other}`"), str::to_owned),
+        ),
+        None => Verdict::RunFailed("the candidate has no `status`".to_owned()),
+    };
+    Row {
+        policy: "run".to_owned(),
+        metric: "status".to_owned(),
+        baseline: None,
+        candidate: None,
+        limit: None,
+        verdict,
+    }
+}
+
+/// Reads a numeric metric by name or dotted path; `None` unless it is a finite number.
+pub fn metric(candidate: &Value, name: &str) -> Option<f64> {
+    let direct = candidate.get(name);
+    let value = match direct {
+        Some(v) => v,
+        None => name
+            .split('.')
+            .try_fold(candidate, |node, key| node.get(key))?,
+    };
+    value.as_f64().filter(|v| v.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::policy::{Baseline, Policy};
+    use super::*;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    fn rule(metric: &str, direction: Direction, pct: f64, abs: f64) -> Rule {
+        Rule {
+            metric: metric.to_owned(),
+            direction,
+            tolerance_pct: pct,
+            tolerance_abs: abs,
+            why: None,
+        }
+    }
+
+    /// The CP1 floor as frozen by the seed.
+    fn cp1() -> LoadedPolicy {
+        use Direction::*;
+        LoadedPolicy {
+            policy: Policy {
+                name: "cp1".into(),
+                baseline: "baseline_cp1.json".into(),
+                description: None,
+                rules: vec![
+                    rule("rps", HigherIsBetter, 10.0, 0.0),
+                    rule("latency_p95_ms", LowerIsBetter, 15.0, 0.0),
+                    rule("latency_p99_ms", LowerIsBetter, 20.0, 0.0),
+                    rule("mem_mb", LowerIsBetter, 15.0, 0.0),
+                    rule("errors_total", MustEqual, 0.0, 0.0),
+                    rule("backpressure_active_total", MustEqual, 0.0, 0.0),
+                ],
+            },
+            baseline: Baseline {
+                name: "cp1".into(),
+                provisional: false,
+                note: None,
+                metrics: BTreeMap::from([
+                    ("rps".into(), 62.0),
+                    ("latency_p95_ms".into(), 99.0),
+                    ("latency_p99_ms".into(), 200.0),
+                    ("mem_mb".into(), 94.0),
+                    ("errors_total".into(), 0.0),
+                    ("backpressure_active_total".into(), 0.0),
+                ]),
+            },
+            path: PathBuf::from("perf/policy_cp1.json"),
+        }
+    }
+
+    /// An own-baseline policy leaning on the ratio to echo.
+    fn own() -> LoadedPolicy {
+        use Direction::*;
+        LoadedPolicy {
+            policy: Policy {
+                name: "own".into(),
+                baseline: "baseline.json".into(),
+                description: None,
+                rules: vec![
+                    rule("rps_ratio_to_echo", HigherIsBetter, 20.0, 0.0),
+                    rule("latency_p99_ms", LowerIsBetter, 75.0, 2.0),
+                ],
+            },
+            baseline: Baseline {
+                name: "own".into(),
+                provisional: false,
+                note: None,
+                metrics: BTreeMap::from([
+                    ("rps_ratio_to_echo".into(), 0.6),
+                    ("latency_p99_ms".into(), 4.0),
+                ]),
+            },
+            path: PathBuf::from("perf/policy.json"),
+        }
+    }
+
+    fn good() -> Value {
+        json!({
+            "status": "ok", "exit_status": 0,
+            "rps": 40000.0, "latency_p95_ms": 2.5, "latency_p99_ms": 4.0,
+            "mem_mb": 30.0, "errors_total": 0, "backpressure_active_total": 0,
+            "rps_ratio_to_echo": 0.6, "echo_rps": 66666.0
+        })
+    }
+
+    fn failed_metrics(report: &Report) -> Vec<String> {
+        report
+            .failures()
+            .map(|r| format!("{}:{}", r.policy, r.metric))
+            .collect()
+    }
+
+    #[test]
+    fn good_candidate_passes_both_policies() {
+        let report = judge(&[cp1(), own()], &good());
+        assert!(report.passed(), "{:?}", failed_metrics(&report));
+        assert_eq!(report.rows.len(), 1 + 6 + 2);
+    }
+
+    #[test]
+    fn each_cp1_rule_fails_alone() {
+        let cases = [
+            ("rps", json!(55.0)),             // floor 55.8
+            ("latency_p95_ms", json!(114.0)), // ceiling 113.85
+            ("latency_p99_ms", json!(240.5)), // ceiling 240
+            ("mem_mb", json!(108.2)),         // ceiling 108.1
+            ("errors_total", json!(1)),       // must stay 0
+            ("backpressure_active_total", json!(1)),
+        ];
+        for (metric, bad) in cases {
+            let mut candidate = good();
+            candidate[metric] = bad;
+            let report = judge(&[cp1()], &candidate);
+            assert_eq!(
+                failed_metrics(&report),
+                vec![format!("cp1:{metric}")],
+                "{metric} alone fails"
+            );
+            let row = report.failures().next().expect("one failure");
+            assert_eq!(row.verdict, Verdict::Regression);
+        }
+    }
+
+    #[test]
+    fn exactly_at_the_limit_passes() {
+        let mut candidate = good();
+        candidate["rps"] = json!(62.0 * 0.9);
+        candidate["latency_p95_ms"] = json!(99.0 * 1.15);
+        candidate["latency_p99_ms"] = json!(240.0);
+        candidate["mem_mb"] = json!(94.0 * 1.15);
+        assert!(judge(&[cp1()], &candidate).passed());
+    }
+
+    #[test]
+    fn each_own_rule_fails_alone() {
+        let mut slow = good();
+        slow["rps_ratio_to_echo"] = json!(0.47); // floor 0.48
+        assert_eq!(
+            failed_metrics(&judge(&[own()], &slow)),
+            vec!["own:rps_ratio_to_echo"]
+        );
+        let mut laggy = good();
+        laggy["latency_p99_ms"] = json!(7.1); // ceiling 4 + max(3, 2) = 7
+        assert_eq!(
+            failed_metrics(&judge(&[own()], &laggy)),
+            vec!["own:latency_p99_ms"]
+        );
+    }
+
+    #[test]
+    fn a_25_percent_slower_candidate_fails() {
+        let mut candidate = good();
+        candidate["rps_ratio_to_echo"] = json!(0.6 * 0.75);
+        let report = judge(&[cp1(), own()], &candidate);
+        assert!(!report.passed());
+        assert_eq!(failed_metrics(&report), vec!["own:rps_ratio_to_echo"]);
+    }
+
+    #[test]
+    fn missing_metric_fails_never_reads_as_zero() {
+        for absent in [Value::Null, json!("12"), json!({"x": 1})] {
+            let mut candidate = good();
+            candidate["errors_total"] = absent;
+            let report = judge(&[cp1()], &candidate);
+            let row = report.failures().next().expect("a failure");
+            assert_eq!(row.metric, "errors_total");
+            assert_eq!(row.verdict, Verdict::MissingInCandidate);
+        }
+        let mut candidate = good();
+        candidate.as_object_mut().expect("object").remove("mem_mb");
+        assert_eq!(
+            failed_metrics(&judge(&[cp1()], &candidate)),
+            vec!["cp1:mem_mb"]
+        );
+    }
+
+    #[test]
+    fn metric_missing_from_baseline_fails() {
+        let mut policy = own();
+        policy.baseline.metrics.remove("latency_p99_ms");
+        let report = judge(&[policy], &good());
+        let row = report.failures().next().expect("a failure");
+        assert_eq!(row.verdict, Verdict::MissingInBaseline);
+    }
+
+    #[test]
+    fn baseline_zero_behaviour() {
+        // lower_is_better / must_equal with baseline 0: must stay 0 ...
+        let lower = rule("errors_total", Direction::LowerIsBetter, 50.0, 0.0);
+        assert!(judge_rule("p", &lower, Some(0.0), Some(0.0))
+            .verdict
+            .passed());
+        assert_eq!(
+            judge_rule("p", &lower, Some(0.0), Some(1.0)).verdict,
+            Verdict::Regression
+        );
+        let equal = rule("errors_total", Direction::MustEqual, 50.0, 0.0);
+        assert_eq!(
+            judge_rule("p", &equal, Some(0.0), Some(1.0)).verdict,
+            Verdict::Regression
+        );
+        // ... or within the absolute tolerance when one is given.
+        let lenient = rule("errors_total", Direction::LowerIsBetter, 50.0, 2.0);
+        assert!(judge_rule("p", &lenient, Some(0.0), Some(2.0))
+            .verdict
+            .passed());
+        assert_eq!(
+            judge_rule("p", &lenient, Some(0.0), Some(3.0)).verdict,
+            Verdict::Regression
+        );
+        // higher_is_better with baseline 0 sets no floor: the rule fails.
+        let higher = rule("rps", Direction::HigherIsBetter, 10.0, 0.0);
+        assert_eq!(
+            judge_rule("p", &higher, Some(0.0), Some(1000.0)).verdict,
+            Verdict::UnusableBaseline
+        );
+    }
+
+    #[test]
+    fn failed_run_fails_even_with_good_figures() {
+        let mut candidate = good();
+        candidate["status"] = json!("failed");
+        candidate["reason"] = json!("no responders on beamline.router.v1.decide");
+        let report = judge(&[cp1(), own()], &candidate);
+        assert_eq!(failed_metrics(&report), vec!["run:status"]);
+        let row = report.failures().next().expect("a failure");
+        assert!(row.verdict.describe().contains("no responders"));
+
+        let mut no_status = good();
+        no_status.as_object_mut().expect("object").remove("status");
+        assert!(!judge(&[cp1()], &no_status).passed());
+    }
+
+    #[test]
+    fn dotted_paths_reach_nested_figures() {
+        let candidate = json!({"phases": {"echo": {"rps": 5.0}}, "a.b": 1.0});
+        assert_eq!(metric(&candidate, "phases.echo.rps"), Some(5.0));
+        assert_eq!(metric(&candidate, "a.b"), Some(1.0));
+        assert_eq!(metric(&candidate, "phases.router.rps"), None);
+    }
+}
