@@ -155,13 +155,15 @@ pub fn decode(
     body: &[u8],
     version_header: Option<&str>,
     limits: &IntakeLimits,
-) -> Result<DecideRequest, RejectedRequest> {
+) -> Result<DecideRequest, Box<RejectedRequest>> {
     let mut ids = KnownIds::default();
-    decode_inner(body, version_header, limits, &mut ids).map_err(|rejection| RejectedRequest {
-        rejection,
-        request_id: ids.request_id,
-        trace_id: ids.trace_id,
-        tenant_id: ids.tenant_id,
+    decode_inner(body, version_header, limits, &mut ids).map_err(|rejection| {
+        Box::new(RejectedRequest {
+            rejection,
+            request_id: ids.request_id,
+            trace_id: ids.trace_id,
+            tenant_id: ids.tenant_id,
+        })
     })
 }
 
@@ -249,22 +251,6 @@ fn decode_inner(
     }
     known.request_id = Some(request_id.clone());
 
-    let trace_id = match wire.trace_id {
-        Some(raw) => {
-            let trace_id = required_string(raw, "trace_id")?;
-            if !ids::is_trace_id(&trace_id) {
-                return Err(Rejection::intake(
-                    CorrelationFieldsInvalid,
-                    "trace_id",
-                    "trace_id must be 32 lowercase hex digits or a UUID",
-                ));
-            }
-            known.trace_id = Some(trace_id.clone());
-            Some(trace_id)
-        }
-        None => None,
-    };
-
     let tenant_id = match wire.tenant_id {
         Some(raw) => required_string(raw, "tenant_id")?,
         None => {
@@ -283,6 +269,22 @@ fn decode_inner(
         ));
     }
     known.tenant_id = Some(tenant_id.clone());
+
+    let trace_id = match wire.trace_id {
+        Some(raw) => {
+            let trace_id = required_string(raw, "trace_id")?;
+            if !ids::is_trace_id(&trace_id) {
+                return Err(Rejection::intake(
+                    CorrelationFieldsInvalid,
+                    "trace_id",
+                    "trace_id must be 32 lowercase hex digits or a UUID",
+                ));
+            }
+            known.trace_id = Some(trace_id.clone());
+            Some(trace_id)
+        }
+        None => None,
+    };
 
     let (task_type, payload) = match (wire.task, message) {
         (Some(_), Some(_)) => {

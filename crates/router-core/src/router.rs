@@ -156,12 +156,13 @@ impl Router {
     ) -> Handled {
         let request = match request::decode(body, version_header, &self.settings.limits) {
             Ok(request) => request,
-            Err(RejectedRequest {
-                rejection,
-                request_id,
-                trace_id,
-                tenant_id,
-            }) => {
+            Err(rejected_request) => {
+                let RejectedRequest {
+                    rejection,
+                    request_id,
+                    trace_id,
+                    tenant_id,
+                } = *rejected_request;
                 let context = ReplyContext {
                     request_id: request_id.as_deref(),
                     trace_id: trace_id.as_deref(),

@@ -1,0 +1,193 @@
+//! Start-up, the task set, and shutdown.
+
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use router_core::{BackpressureMonitor, Router, RouterSettings};
+
+use crate::config::{Config, Subjects};
+use crate::http::{self, HttpState};
+use crate::metrics::Metrics;
+use crate::service::{self, Shared};
+use crate::{nats, tls};
+
+/// A start-up failure caused by configuration (exit code 2) rather than by the environment.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct ConfigError(pub anyhow::Error);
+
+/// Runs the router until SIGTERM / Ctrl-C, then drains. With `check_only`, validates the
+/// configuration, certificate and policies and returns.
+pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
+    let subjects = Subjects::new(&config.router.subject_prefix);
+    let metrics = Arc::new(Metrics::install(&subjects.decide)?);
+
+    if let Some(cert) = &config.nats.cert {
+        let days = tls::check_client_certificate(cert).map_err(ConfigError)?;
+        metrics.client_cert_days_left.set(days);
+    }
+
+    let router = Router::new(RouterSettings {
+        allowed_tenants: config.allowed_tenants(),
+        sticky_capacity: config.router.sticky_capacity,
+        idempotency_capacity: config.router.idempotency_capacity,
+        idempotency_ttl_ms: config.router.idempotency_ttl_seconds.saturating_mul(1000),
+        ..RouterSettings::default()
+    });
+    load_policies(&router, &config, &metrics).map_err(ConfigError)?;
+    if check_only {
+        println!(
+            "configuration ok: {} policies from {}, NATS {}{}",
+            router.policies().snapshot().len(),
+            config.router.policy_dir.display(),
+            config.nats.url,
+            if config.uses_tls() { " (TLS)" } else { "" }
+        );
+        return Ok(());
+    }
+
+    tls::preflight(
+        &config.nats.url,
+        config.uses_tls(),
+        config.nats.cert.is_some(),
+    )
+    .await
+    .map_err(ConfigError)?;
+    let connected = Arc::new(AtomicBool::new(false));
+    let client = nats::connect(&config.nats, connected, metrics.clone()).await?;
+
+    let shared = Arc::new(Shared {
+        router,
+        monitor: BackpressureMonitor::new(
+            config.thresholds(),
+            config.backpressure.retry_after_seconds,
+        ),
+        metrics,
+        subjects,
+        dlq_enabled: config.router.dlq_enabled,
+        pending: AtomicU64::new(0),
+        inflight: AtomicU64::new(0),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let (bound, http_server) = http::bind(
+        config.http.metrics_addr,
+        Arc::new(HttpState {
+            shared: shared.clone(),
+            client: client.clone(),
+        }),
+        stop_rx.clone(),
+    )
+    .await?;
+    tracing::info!(addr = %bound, "HTTP listening: /metrics /healthz /readyz");
+    let http_task = tokio::spawn(http_server);
+
+    let feedback_task = tokio::spawn(service::serve_feedback(
+        client.clone(),
+        shared.clone(),
+        stop_rx.clone(),
+    ));
+    let status_task = tokio::spawn(service::serve_status(
+        client.clone(),
+        shared.clone(),
+        config.router.queue_group.clone(),
+        stop_rx.clone(),
+    ));
+    let supervisor = tokio::spawn(service::supervise(shared.clone(), stop_rx.clone()));
+    let signals = tokio::spawn(handle_signals(shared.clone(), config.clone(), stop_tx));
+
+    let decide = service::serve_decide(
+        client.clone(),
+        shared.clone(),
+        config.router.queue_group.clone(),
+        config.router.concurrency,
+        Duration::from_secs(config.router.drain_timeout_seconds),
+        stop_rx,
+    )
+    .await;
+    signals.abort();
+    for task in [feedback_task, status_task] {
+        if let Ok(Ok(Err(err))) = tokio::time::timeout(Duration::from_secs(2), task).await {
+            tracing::warn!(%err, "task ended with an error");
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), supervisor).await;
+    if let Err(err) = client.flush().await {
+        tracing::warn!(%err, "final flush failed");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), http_task).await;
+    decide?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn load_policies(router: &Router, config: &Config, metrics: &Metrics) -> anyhow::Result<()> {
+    let report = router
+        .policies()
+        .load_dir(&config.router.policy_dir)
+        .with_context(|| "cannot load policies; check router.policy_dir")?;
+    for error in &report.errors {
+        tracing::error!(file = %error.path.display(), reason = %error.reason, "policy file refused");
+    }
+    metrics.policies_loaded.set(report.loaded as f64);
+    tracing::info!(
+        loaded = report.loaded,
+        refused = report.errors.len(),
+        dir = %config.router.policy_dir.display(),
+        "policies loaded"
+    );
+    if report.loaded == 0 {
+        tracing::warn!("no policy loaded: every decide request will get policy_not_found");
+    }
+    Ok(())
+}
+
+async fn handle_signals(
+    shared: Arc<Shared>,
+    config: Config,
+    stop: watch::Sender<bool>,
+) -> anyhow::Result<()> {
+    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => reload(&shared, &config),
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    tracing::info!("shutdown requested");
+    let _ = stop.send(true);
+    Ok(())
+}
+
+fn reload(shared: &Shared, config: &Config) {
+    match shared.router.policies().load_dir(&config.router.policy_dir) {
+        Ok(report) => {
+            for error in &report.errors {
+                tracing::error!(file = %error.path.display(), reason = %error.reason, "policy file refused; previous version kept if any");
+            }
+            shared.metrics.policies_loaded.set(report.loaded as f64);
+            if report.errors.is_empty() {
+                shared.metrics.reloads_ok.increment(1);
+            } else {
+                shared.metrics.reloads_failed.increment(1);
+            }
+            tracing::info!(
+                loaded = report.loaded,
+                refused = report.errors.len(),
+                "policies reloaded"
+            );
+        }
+        Err(err) => {
+            shared.metrics.reloads_failed.increment(1);
+            tracing::error!(%err, "policy reload failed; previous policies kept");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The NATS connection: TLS with a client certificate, reconnect forever with backoff, and
+//! connection events turned into log lines, a readiness flag and metrics.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::{Client, ConnectOptions, Event};
+
+use crate::config::NatsConfig;
+use crate::metrics::Metrics;
+
+/// Longest pause between reconnect attempts.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(1000);
+
+/// Connects (or starts connecting, when the server is not up yet) and returns the client.
+/// `connected` follows the connection state.
+pub async fn connect(
+    config: &NatsConfig,
+    connected: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Client> {
+    let mut options = ConnectOptions::new()
+        .name(&config.name)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connection_timeout(Duration::from_secs(5))
+        .reconnect_delay_callback(|attempts| {
+            let exp = attempts.min(10) as u32;
+            (Duration::from_millis(25) * 2u32.pow(exp)).min(MAX_RECONNECT_DELAY)
+        })
+        .subscription_capacity(65_536)
+        .client_capacity(65_536)
+        .event_callback(move |event| {
+            let connected = connected.clone();
+            let metrics = metrics.clone();
+            async move { on_event(event, &connected, &metrics) }
+        });
+    if let Some(ca) = &config.ca {
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let (Some(cert), Some(key)) = (&config.cert, &config.key) {
+        options = options
+            .add_client_certificate(cert.clone(), key.clone())
+            .require_tls(true);
+    }
+    let servers: Vec<async_nats::ServerAddr> = config
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| u.parse().with_context(|| format!("invalid NATS URL {u:?}")))
+        .collect::<anyhow::Result<_>>()?;
+    options
+        .connect(servers)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {}", config.url))
+}
+
+fn on_event(event: Event, connected: &AtomicBool, metrics: &Metrics) {
+    match event {
+        Event::Connected => {
+            connected.store(true, Ordering::SeqCst);
+            metrics.nats_connected.set(1.0);
+            metrics.nats_connects.increment(1);
+            tracing::info!("connected to NATS");
+        }
+        Event::Disconnected => {
+            connected.store(false, Ordering::SeqCst);
+            metrics.nats_connected.set(0.0);
+            tracing::warn!("disconnected from NATS; reconnecting");
+        }
+        Event::Closed => {
+            connected.store(false, Ordering::SeqCst);
+            metrics.nats_connected.set(0.0);
+            tracing::info!("NATS connection closed");
+        }
+        Event::SlowConsumer(sid) => {
+            tracing::warn!(
+                sid,
+                "slow consumer: messages were dropped by the client buffer"
+            )
+        }
+        Event::LameDuckMode => tracing::warn!("nats-server entered lame duck mode"),
+        Event::Draining => tracing::info!("draining NATS connection"),
+        Event::ServerError(err) => tracing::error!(%err, "nats-server error"),
+        Event::ClientError(err) => tracing::error!(%err, "NATS client error"),
+    }
+}
