@@ -22,9 +22,11 @@ pub mod logs;
 pub mod monitor;
 pub mod ports;
 pub mod probe;
+mod router;
 mod server;
 pub mod version;
 
 pub use locate::{nats_server, Binary, Source};
+pub use router::{RouterOptions, RouterProcess};
 pub use server::{NatsServer, ServerOptions, TlsFiles, START_TIMEOUT, STOP_TIMEOUT};
 pub use version::{Version, MIN_VERSION};

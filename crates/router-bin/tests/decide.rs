@@ -7,16 +7,14 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
-use support::{
-    client, decide, decide_raw, policy_dir, request, tls_server, RouterArgs, RouterProcess,
-};
+use support::{client, decide, decide_raw, policy_dir, request, tls_server, RouterArgs};
 
 fn start(
     server: &nats_harness::NatsServer,
     dir: &std::path::Path,
     extra: &[&str],
-) -> RouterProcess {
-    RouterProcess::start(
+) -> support::RouterProcess {
+    support::start_router(
         server,
         RouterArgs {
             policy_dir: dir,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
-use support::{client, decide, policy_dir, request, tls_server, RouterArgs, RouterProcess};
+use support::{client, decide, policy_dir, request, tls_server, RouterArgs};
 
 fn args(dir: &std::path::Path, extra: &[&str]) -> RouterArgs<'static> {
     RouterArgs {
@@ -21,7 +21,7 @@ fn args(dir: &std::path::Path, extra: &[&str]) -> RouterArgs<'static> {
 async fn metrics_healthz_and_readyz() {
     let server = tls_server();
     let dir = policy_dir(&[]);
-    let router = RouterProcess::start(&server, args(dir.path(), &[])).expect("router starts");
+    let router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
     let nats = client(&server).await;
     decide(&nats, &request("m-1", "default_tenant", json!({}))).await;
     decide(&nats, &request("m-2", "nobody", json!({}))).await;
@@ -51,7 +51,7 @@ async fn metrics_healthz_and_readyz() {
 async fn forced_backpressure_answers_overloaded_and_status_agrees() {
     let server = tls_server();
     let dir = policy_dir(&[]);
-    let router = RouterProcess::start(
+    let router = support::start_router(
         &server,
         args(
             dir.path(),
@@ -111,7 +111,7 @@ async fn forced_backpressure_answers_overloaded_and_status_agrees() {
 async fn backpressure_status_is_inactive_at_rest() {
     let server = tls_server();
     let dir = policy_dir(&[]);
-    let _router = RouterProcess::start(&server, args(dir.path(), &[])).expect("router starts");
+    let _router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
     let nats = client(&server).await;
     let status = nats
         .request("beamline.router.v1.status.backpressure", "".into())
@@ -127,7 +127,7 @@ async fn backpressure_status_is_inactive_at_rest() {
 async fn micro_service_discovery_answers() {
     let server = tls_server();
     let dir = policy_dir(&[]);
-    let _router = RouterProcess::start(&server, args(dir.path(), &[])).expect("router starts");
+    let _router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
     let nats = client(&server).await;
     for subject in [
         "$SRV.PING",
@@ -144,7 +144,7 @@ async fn micro_service_discovery_answers() {
 async fn sigterm_while_requests_are_in_flight_loses_none() {
     let server = tls_server();
     let dir = policy_dir(&[]);
-    let mut router = RouterProcess::start(&server, args(dir.path(), &[])).expect("router starts");
+    let mut router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
     let nats = client(&server).await;
     let sender = {
         let nats = nats.clone();
@@ -199,7 +199,7 @@ async fn sigterm_while_requests_are_in_flight_loses_none() {
 async fn answers_again_after_nats_restarts() {
     let mut server = tls_server();
     let dir = policy_dir(&[]);
-    let router = RouterProcess::start(&server, args(dir.path(), &[])).expect("router starts");
+    let router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
     server.restart().expect("restart nats-server");
     let restarted = Instant::now();
     let deadline = restarted + Duration::from_secs(5);
@@ -242,7 +242,7 @@ async fn answers_again_after_nats_restarts() {
 async fn readyz_is_not_ready_while_nats_is_down() {
     let mut server = tls_server();
     let dir = policy_dir(&[]);
-    let router = RouterProcess::start(&server, args(dir.path(), &[])).expect("router starts");
+    let router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
     server.stop().expect("stop nats-server");
     let deadline = Instant::now() + Duration::from_secs(10);
     while router.get("/readyz").expect("readyz").0 == 200 {
@@ -263,7 +263,7 @@ async fn readyz_is_not_ready_while_nats_is_down() {
 async fn a_client_without_a_certificate_cannot_reach_the_router() {
     let server = tls_server();
     let dir = policy_dir(&[]);
-    let _router = RouterProcess::start(&server, args(dir.path(), &[])).expect("router starts");
+    let _router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
     let tls = server.tls().expect("tls");
     let attempt = tokio::time::timeout(
         Duration::from_secs(5),
@@ -296,7 +296,7 @@ async fn sighup_reloads_policies_and_keeps_the_old_one_when_the_new_is_bad() {
         "default",
         json!({"providers": [{"name": "openai", "weight": 100}]}),
     )]);
-    let router = RouterProcess::start(&server, args(dir.path(), &[])).expect("router starts");
+    let router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
     let nats = client(&server).await;
     let provider = |reply: Value| {
         reply["decision"]["provider_id"]

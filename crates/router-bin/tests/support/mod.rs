@@ -3,14 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Context};
-use nats_harness::NatsServer;
+use nats_harness::{NatsServer, RouterOptions};
 use serde_json::{json, Value};
 
 /// The decide subject with the default prefix.
@@ -56,17 +52,9 @@ pub fn tls_server() -> NatsServer {
     NatsServer::start_tls().expect("start TLS nats-server")
 }
 
-/// The running `router` binary.
-pub struct RouterProcess {
-    child: Child,
-    /// Bound HTTP address.
-    pub http: SocketAddr,
-    /// Its log (JSON lines).
-    pub log: PathBuf,
-    _dir: tempfile::TempDir,
-}
+pub use nats_harness::RouterProcess;
 
-/// How to start a router.
+/// How to start a router in a test.
 pub struct RouterArgs<'a> {
     /// Policy directory.
     pub policy_dir: &'a Path,
@@ -74,152 +62,28 @@ pub struct RouterArgs<'a> {
     pub extra: Vec<String>,
 }
 
-impl RouterProcess {
-    /// Starts the router against `server` with TLS and waits until `/readyz` is 200.
-    pub fn start(server: &NatsServer, args: RouterArgs<'_>) -> anyhow::Result<Self> {
-        let router = RouterProcess::spawn(server, args)?;
-        router.wait_ready(Duration::from_secs(15))?;
-        Ok(router)
-    }
-
-    /// Starts the router without waiting for readiness.
-    pub fn spawn(server: &NatsServer, args: RouterArgs<'_>) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let log = dir.path().join("router.log");
-        let log_file = std::fs::File::create(&log)?;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_router"));
-        command
-            .arg("--config")
-            .arg("/dev/null")
-            .arg("--nats-url")
-            .arg(server.client_url())
-            .arg("--policy-dir")
-            .arg(args.policy_dir)
-            .arg("--metrics-addr")
-            .arg("127.0.0.1:0")
-            .arg("--log-format")
-            .arg("json")
-            .arg("--log-level")
-            .arg("info");
-        if let Some(tls) = server.tls() {
-            command
-                .arg("--tls-ca")
-                .arg(&tls.ca_cert)
-                .arg("--tls-cert")
-                .arg(&tls.client_cert)
-                .arg("--tls-key")
-                .arg(&tls.client_key);
-        }
-        command.args(&args.extra);
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .context("spawn router")?;
-        let http = wait_for_http_addr(&log, Duration::from_secs(15))?;
-        Ok(RouterProcess {
-            child,
-            http,
-            log,
-            _dir: dir,
-        })
-    }
-
-    /// Polls `/readyz` until 200.
-    pub fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok((200, _)) = self.get("/readyz") {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "router not ready after {timeout:?}; log:\n{}",
-                    self.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// GET on the router's HTTP listener: (status, body).
-    pub fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
-        let url = format!("http://{}{path}", self.http);
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build()
-            .new_agent();
-        let mut response = agent.get(&url).call()?;
-        let status = response.status().as_u16();
-        let body = response.body_mut().read_to_string()?;
-        Ok((status, body))
-    }
-
-    /// The value of one Prometheus sample line (name with labels, exactly as rendered).
-    pub fn metric(&self, series: &str) -> Option<f64> {
-        let (_, body) = self.get("/metrics").ok()?;
-        body.lines()
-            .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
-            .and_then(|line| line.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    }
-
-    /// Sends a signal.
-    pub fn signal(&self, signal: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, signal);
-    }
-
-    /// Waits for the process to exit.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    /// The log so far.
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
+/// Starts the router binary under test against `server` and waits until it is ready. The log
+/// goes to a temporary file that lives as long as the test process.
+pub fn start_router(server: &NatsServer, args: RouterArgs<'_>) -> anyhow::Result<RouterProcess> {
+    RouterProcess::start(server, &options(args)?)
 }
 
-impl Drop for RouterProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the router without waiting for readiness.
+pub fn spawn_router(server: &NatsServer, args: RouterArgs<'_>) -> anyhow::Result<RouterProcess> {
+    RouterProcess::spawn(server, &options(args)?)
 }
 
-fn wait_for_http_addr(log: &Path, timeout: Duration) -> anyhow::Result<SocketAddr> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(file) = std::fs::File::open(log) {
-            for line in BufReader::new(file).lines().map_while(Result::ok) {
-                let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if let Some(addr) = event["fields"]["addr"].as_str() {
-                    if let Ok(addr) = addr.parse() {
-                        return Ok(addr);
-                    }
-                }
-            }
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "router never reported its HTTP address; log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn options(args: RouterArgs<'_>) -> anyhow::Result<RouterOptions> {
+    let log_dir = tempfile::Builder::new()
+        .prefix("router-test-")
+        .tempdir()?
+        .keep();
+    Ok(RouterOptions {
+        binary: PathBuf::from(env!("CARGO_BIN_EXE_router")),
+        policy_dir: args.policy_dir.to_path_buf(),
+        log: log_dir.join("router.log"),
+        extra_args: args.extra,
+    })
 }
 
 /// A NATS client connected like the router (TLS + client certificate when the server has TLS).

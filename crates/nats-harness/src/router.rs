@@ -1,0 +1,215 @@
+//! The `router` binary as a child process: started against a [`NatsServer`], with its HTTP
+//! address read back from its JSON log, and killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::Value;
+
+use crate::NatsServer;
+
+/// How to start a router.
+#[derive(Debug, Clone)]
+pub struct RouterOptions {
+    /// The `router` executable.
+    pub binary: PathBuf,
+    /// Policy directory.
+    pub policy_dir: PathBuf,
+    /// Where its log goes (JSON lines).
+    pub log: PathBuf,
+    /// More flags.
+    pub extra_args: Vec<String>,
+}
+
+/// A running router process.
+#[derive(Debug)]
+pub struct RouterProcess {
+    child: Child,
+    /// Its HTTP address (`/metrics`, `/healthz`, `/readyz`).
+    pub http: SocketAddr,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl RouterProcess {
+    /// Starts the router against `server` (TLS files passed when the server has TLS) and waits
+    /// until `/readyz` answers 200.
+    pub fn start(server: &NatsServer, options: &RouterOptions) -> anyhow::Result<Self> {
+        let router = RouterProcess::spawn(server, options)?;
+        router.wait_ready(Duration::from_secs(15))?;
+        Ok(router)
+    }
+
+    /// Starts the router without waiting for readiness (it still waits for the HTTP address).
+    pub fn spawn(server: &NatsServer, options: &RouterOptions) -> anyhow::Result<Self> {
+        let log_file = std::fs::File::create(&options.log)
+            .with_context(|| format!("cannot create router log {}", options.log.display()))?;
+        let mut command = Command::new(&options.binary);
+        command
+            .arg("--config")
+            .arg("/dev/null")
+            .arg("--nats-url")
+            .arg(server.client_url())
+            .arg("--policy-dir")
+            .arg(&options.policy_dir)
+            .arg("--metrics-addr")
+            .arg("127.0.0.1:0")
+            .arg("--log-format")
+            .arg("json")
+            .arg("--log-level")
+            .arg("info");
+        if let Some(tls) = server.tls() {
+            command
+                .arg("--tls-ca")
+                .arg(&tls.ca_cert)
+                .arg("--tls-cert")
+                .arg(&tls.client_cert)
+                .arg("--tls-key")
+                .arg(&tls.client_key);
+        }
+        command.args(&options.extra_args);
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .with_context(|| format!("cannot start {}", options.binary.display()))?;
+        match wait_for_http_addr(&options.log, &mut child, Duration::from_secs(15)) {
+            Ok(http) => Ok(RouterProcess {
+                child,
+                http,
+                log: options.log.clone(),
+            }),
+            Err(err) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(err)
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Polls `/readyz` until it answers 200.
+    pub fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok((200, _)) = self.get("/readyz") {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "router not ready after {timeout:?}; its log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// GET on the router's HTTP listener: (status, body).
+    pub fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        let url = format!("http://{}{path}", self.http);
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .new_agent();
+        let mut response = agent
+            .get(&url)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string()?;
+        Ok((status, body))
+    }
+
+    /// The value of one Prometheus series (name with labels, exactly as rendered).
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body) = self.get("/metrics").ok()?;
+        body.lines()
+            .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// Sends a signal to the process.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, signal);
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`.
+    pub fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        if let Some(status) = self.wait_exit(grace) {
+            return Some(status);
+        }
+        let _ = self.child.kill();
+        self.child.wait().ok()
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for RouterProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for_http_addr(
+    log: &Path,
+    child: &mut Child,
+    timeout: Duration,
+) -> anyhow::Result<SocketAddr> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(file) = std::fs::File::open(log) {
+            for line in BufReader::new(file).lines().map_while(Result::ok) {
+                let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if let Some(Ok(addr)) = event["fields"]["addr"].as_str().map(str::parse) {
+                    return Ok(addr);
+                }
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!(
+                "router exited ({status}) before listening; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "router never reported its HTTP address; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
