@@ -2,7 +2,9 @@
 //!
 //! [`decode`] takes the raw message body and its `version` header and returns either a
 //! validated [`DecideRequest`] or a [`RejectedRequest`] ready to become an error reply. It never
-//! panics and never recurses without bound: serde_json caps nesting at 128 levels.
+//! panics and never recurses without bound: serde_json caps nesting at 128 levels in the fields
+//! it parses and skips ignored fields without recursion; inline payloads, kept as raw text,
+//! are checked by a flat scan against [`MAX_PAYLOAD_DEPTH`].
 
 use std::borrow::Cow;
 
@@ -37,6 +39,8 @@ pub const SUPPORTED_VERSION: &str = "1";
 pub const MAX_ID_BYTES: usize = 256;
 /// Longest accepted `tenant_id` / `policy_id`, in bytes.
 pub const MAX_TENANT_BYTES: usize = 128;
+/// Deepest nesting of an inline payload: the limit serde_json applies to the fields it parses.
+pub const MAX_PAYLOAD_DEPTH: usize = 128;
 
 /// A request that passed every intake rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,7 +182,14 @@ pub fn peek_request_id(body: &[u8]) -> Option<String> {
         return None;
     }
     let peek: Peek = serde_json::from_slice(body).ok()?;
-    parse_string(peek.request_id?).map(Cow::into_owned)
+    parse_string(peek.request_id?)
+        .filter(|id| is_valid_id(id))
+        .map(Cow::into_owned)
+}
+
+/// 1 to [`MAX_ID_BYTES`] bytes: the rule for `request_id`, and for echoing one in a reply.
+fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_BYTES
 }
 
 #[derive(Default)]
@@ -215,13 +226,33 @@ fn decode_inner(
             "body must be a JSON object",
         ));
     }
-    let wire: WireRequest = serde_json::from_slice(body).map_err(|err| {
+    // JSON text is UTF-8 (RFC 8259 §8.1). serde_json checks that only for the strings it
+    // decodes, not for the values of ignored fields, so check the whole body here.
+    let text = std::str::from_utf8(body).map_err(|err| {
+        Rejection::intake(
+            SchemaValidationFailed,
+            "",
+            format!("body is not valid UTF-8: {err}"),
+        )
+    })?;
+    let wire: WireRequest = serde_json::from_str(text).map_err(|err| {
         Rejection::intake(
             SchemaValidationFailed,
             "",
             format!("body is not a valid request: {err}"),
         )
     })?;
+
+    // The request id first, so that every later rejection (version included) can name the
+    // request.
+    let top_request_id = wire
+        .request_id
+        .map(|raw| required_string(raw, "request_id"));
+    if let Some(Ok(id)) = &top_request_id {
+        if is_valid_id(id) {
+            known.request_id = Some(id.clone());
+        }
+    }
 
     check_version(version_header, wire.version)?;
 
@@ -230,10 +261,13 @@ fn decode_inner(
         None => None,
     };
 
-    // Identifiers first, so that later rejections can still name the request.
-    let request_id = match (wire.request_id, message.as_ref().and_then(|m| m.message_id)) {
-        (Some(raw), _) => required_string(raw, "request_id")?,
-        (None, Some(raw)) => required_string(raw, "message.message_id")?,
+    let (request_id, id_field) = match (top_request_id, message.as_ref().and_then(|m| m.message_id))
+    {
+        (Some(id), _) => (id?, "request_id"),
+        (None, Some(raw)) => (
+            required_string(raw, "message.message_id")?,
+            "message.message_id",
+        ),
         (None, None) => {
             return Err(Rejection::intake(
                 CorrelationFieldsInvalid,
@@ -242,14 +276,16 @@ fn decode_inner(
             ))
         }
     };
-    if request_id.is_empty() || request_id.len() > MAX_ID_BYTES {
+    if !is_valid_id(&request_id) {
         return Err(Rejection::intake(
             CorrelationFieldsInvalid,
-            "request_id",
-            format!("request_id must be 1 to {MAX_ID_BYTES} bytes"),
+            id_field,
+            format!("{id_field} must be 1 to {MAX_ID_BYTES} bytes"),
         ));
     }
-    known.request_id = Some(request_id.clone());
+    if known.request_id.is_none() {
+        known.request_id = Some(request_id.clone());
+    }
 
     let tenant_id = match wire.tenant_id {
         Some(raw) => required_string(raw, "tenant_id")?,
@@ -335,25 +371,27 @@ fn decode_inner(
         Some(raw) => parse_object::<Map<String, Value>>(raw, "constraints")?,
         None => Map::new(),
     };
-    if let Some(raw) = wire.metadata {
-        let metadata: Map<String, Value> = parse_object(raw, "metadata")?;
-        context.extend(metadata);
-    }
+    let metadata = match wire.metadata {
+        Some(raw) => Some(parse_object::<Map<String, Value>>(raw, "metadata")?),
+        None => None,
+    };
 
+    // policy_id, else constraints.policy_id, else metadata.policy_id, else "default" — read
+    // before the merge, in which metadata wins.
     let policy_id = match wire.policy_id {
         Some(raw) => required_string(raw, "policy_id")?,
-        None => match context.get("policy_id") {
-            Some(Value::String(id)) => id.clone(),
-            Some(_) => {
-                return Err(Rejection::intake(
-                    SchemaValidationFailed,
-                    "policy_id",
-                    "constraints.policy_id / metadata.policy_id must be a string",
-                ))
+        None => match context_policy_id(&context, "constraints")? {
+            Some(id) => id,
+            None => match metadata.as_ref() {
+                Some(metadata) => context_policy_id(metadata, "metadata")?,
+                None => None,
             }
-            None => "default".to_owned(),
+            .unwrap_or_else(|| "default".to_owned()),
         },
     };
+    if let Some(metadata) = metadata {
+        context.extend(metadata);
+    }
     if policy_id.is_empty() || policy_id.len() > MAX_TENANT_BYTES {
         return Err(Rejection::intake(
             SchemaValidationFailed,
@@ -376,6 +414,25 @@ fn decode_inner(
     })
 }
 
+/// `policy_id` of the `constraints` or `metadata` section; `null` counts as absent.
+fn context_policy_id(
+    section: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<String>, Rejection> {
+    match section.get("policy_id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) => Ok(Some(id.clone())),
+        Some(_) => {
+            let field = format!("{name}.policy_id");
+            Err(Rejection::intake(
+                IntakeErrorCode::SchemaValidationFailed,
+                &field,
+                format!("{field} must be a string"),
+            ))
+        }
+    }
+}
+
 fn check_version(header: Option<&str>, body: Option<&RawValue>) -> Result<(), Rejection> {
     let unsupported = |shown: &str| {
         Rejection::intake(
@@ -387,23 +444,33 @@ fn check_version(header: Option<&str>, body: Option<&RawValue>) -> Result<(), Re
     if let Some(header) = header {
         return match header.trim() {
             SUPPORTED_VERSION => Ok(()),
-            other => Err(unsupported(&format!("header {other:?}"))),
+            other => Err(unsupported(&format!("header {:?}", excerpt(other)))),
         };
     }
     match body {
         None => Ok(()),
         Some(raw) => match parse_string(raw) {
             Some(version) if version == SUPPORTED_VERSION => Ok(()),
-            Some(version) => Err(unsupported(&format!("{version:?}"))),
+            Some(version) => Err(unsupported(&format!("{:?}", excerpt(&version)))),
             None => Err(Rejection::intake(
                 IntakeErrorCode::VersionUnsupported,
                 "version",
                 format!(
                     "version must be the string \"{SUPPORTED_VERSION}\", not {}",
-                    raw.get()
+                    excerpt(raw.get())
                 ),
             )),
         },
+    }
+}
+
+/// At most the first 32 characters of `text`, so that an error message quoting the input
+/// stays small (a reply larger than the NATS max_payload could not be sent at all).
+fn excerpt(text: &str) -> Cow<'_, str> {
+    const MAX_CHARS: usize = 32;
+    match text.char_indices().nth(MAX_CHARS) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!("{}...", &text[..end])),
     }
 }
 
@@ -461,7 +528,14 @@ fn payload(
                     format!("{field} must be a JSON object"),
                 ));
             }
-            let compact_len = compact_len(raw.get());
+            let (compact_len, depth) = compact_len(raw.get());
+            if depth > MAX_PAYLOAD_DEPTH {
+                return Err(Rejection::intake(
+                    SchemaValidationFailed,
+                    &field,
+                    format!("{field} is nested deeper than {MAX_PAYLOAD_DEPTH} levels"),
+                ));
+            }
             if compact_len < limits.min_payload_size {
                 return Err(Rejection::intake(
                     PayloadTooSmall,
@@ -566,9 +640,11 @@ fn parse_string(raw: &RawValue) -> Option<Cow<'_, str>> {
     }
 }
 
-/// Length of valid JSON text without insignificant white space.
-fn compact_len(json: &str) -> usize {
+/// Length of valid JSON text without insignificant white space, and its deepest nesting of
+/// objects and lists (`{}` is 1).
+fn compact_len(json: &str) -> (usize, usize) {
     let (mut in_string, mut escaped, mut len) = (false, false, 0);
+    let (mut depth, mut deepest) = (0usize, 0usize);
     for byte in json.bytes() {
         if in_string {
             len += 1;
@@ -581,8 +657,16 @@ fn compact_len(json: &str) -> usize {
             }
         } else if !matches!(byte, b' ' | b'\n' | b'\r' | b'\t') {
             len += 1;
-            in_string = byte == b'"';
+            match byte {
+                b'"' => in_string = true,
+                b'{' | b'[' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
         }
     }
-    len
+    (len, deepest)
 }
