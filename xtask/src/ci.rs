@@ -1,12 +1,169 @@
-//! `cargo xtask` subcommand (not implemented yet).
+//! `cargo xtask ci`: everything CI runs, as a list of named steps, with a summary table.
+//!
+//! To add a step, add one line to [`steps`].
 
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-/// Arguments.
+use anyhow::{bail, Context};
+use xshell::Shell;
+
+use crate::paths;
+
+/// Arguments of `cargo xtask ci`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Exit codes: 0 every step that ran passed, 1 a step failed.")]
+pub struct Args {
+    /// Skip a step (repeatable): see --list for the names.
+    #[arg(long, value_name = "STEP")]
+    pub skip: Vec<String>,
+    /// Stop at the first failing step instead of running the rest.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// List the steps and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// What a step runs.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    /// A cargo command with these arguments.
+    Cargo(&'static [&'static str]),
+    /// This xtask binary with these arguments (no rebuild).
+    Xtask(&'static [&'static str]),
+}
+
+/// One named step.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    name: &'static str,
+    action: Action,
+}
+
+const fn cargo(name: &'static str, args: &'static [&'static str]) -> Step {
+    Step {
+        name,
+        action: Action::Cargo(args),
+    }
+}
+
+#[allow(dead_code)] // used as soon as a step runs another xtask command
+const fn xtask(name: &'static str, args: &'static [&'static str]) -> Step {
+    Step {
+        name,
+        action: Action::Xtask(args),
+    }
+}
+
+/// The steps, in order. One line per step.
+fn steps() -> Vec<Step> {
+    vec![
+        cargo("fmt", &["fmt", "--all", "--", "--check"]),
+        cargo(
+            "clippy",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        cargo("test", &["test", "--workspace"]),
+    ]
+}
+
+enum Outcome {
+    Passed(Duration),
+    Failed(Duration, String),
+    Skipped,
+}
 
 /// Runs the command.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let steps = steps();
+    if args.list {
+        for step in &steps {
+            println!("{:<12} {}", step.name, describe(step));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for name in &args.skip {
+        if !steps.iter().any(|s| s.name == name) {
+            let known: Vec<&str> = steps.iter().map(|s| s.name).collect();
+            bail!(
+                "unknown step {name:?} in --skip; steps are: {}",
+                known.join(", ")
+            );
+        }
+    }
+
+    let sh = Shell::new().context("could not set up the shell")?;
+    sh.change_dir(paths::project_root());
+    let mut results = Vec::with_capacity(steps.len());
+    let mut failed = false;
+    for step in &steps {
+        if args.skip.iter().any(|s| s == step.name) || (failed && args.fail_fast) {
+            results.push((step, Outcome::Skipped));
+            continue;
+        }
+        eprintln!("==> ci step {}: {}", step.name, describe(step));
+        let started = Instant::now();
+        let outcome = match run_step(&sh, step) {
+            Ok(()) => Outcome::Passed(started.elapsed()),
+            Err(e) => {
+                failed = true;
+                Outcome::Failed(started.elapsed(), format!("{e:#}"))
+            }
+        };
+        results.push((step, outcome));
+    }
+
+    print_table(&results);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_step(sh: &Shell, step: &Step) -> anyhow::Result<()> {
+    match step.action {
+        Action::Cargo(args) => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            sh.cmd(cargo).args(args).run()?;
+        }
+        Action::Xtask(args) => {
+            let me = std::env::current_exe().context("could not find the xtask executable")?;
+            sh.cmd(me).args(args).run()?;
+        }
+    }
+    Ok(())
+}
+
+fn describe(step: &Step) -> String {
+    match step.action {
+        Action::Cargo(args) => format!("cargo {}", args.join(" ")),
+        Action::Xtask(args) => format!("cargo xtask {}", args.join(" ")),
+    }
+}
+
+fn print_table(results: &[(&Step, Outcome)]) {
+    println!();
+    println!("{:<12} {:<8} {:>8}", "step", "result", "time");
+    for (step, outcome) in results {
+        let (result, time) = match outcome {
+            Outcome::Passed(d) => ("ok", format!("{:.1}s", d.as_secs_f64())),
+            Outcome::Failed(d, _) => ("FAILED", format!("{:.1}s", d.as_secs_f64())),
+            Outcome::Skipped => ("skipped", "-".to_owned()),
+        };
+        println!("{:<12} {result:<8} {time:>8}", step.name);
+    }
+    for (step, outcome) in results {
+        if let Outcome::Failed(_, why) = outcome {
+            println!("{}: {why}", step.name);
+        }
+    }
 }
