@@ -71,7 +71,7 @@ fn steps() -> Vec<Step> {
                 "warnings",
             ],
         ),
-        cargo("test", &["test", "--workspace"]),
+        cargo("test", &["test", "--workspace", "--no-fail-fast"]),
     ]
 }
 
