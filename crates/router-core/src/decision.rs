@@ -71,13 +71,27 @@ pub struct Decision {
     /// The reason's priority.
     pub priority: u32,
     /// From the provider's policy entry, then the context, then 0.
+    #[serde(serialize_with = "whole_as_integer")]
     pub expected_latency_ms: f64,
     /// From the provider's policy entry, then the context, then 0.
+    #[serde(serialize_with = "whole_as_integer")]
     pub expected_cost: f64,
     /// The policy applied.
     pub policy_id: String,
     /// Tenant, sticky key and retry information.
     pub metadata: DecisionMetadata,
+}
+
+/// Writes a whole number as a JSON integer (`850`, as in CONTRACT §3, not `850.0`), so that
+/// clients decoding into an integer type accept it; other values as they are.
+fn whole_as_integer<S: serde::Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    // Within ±2^53 every whole f64 converts to i64 exactly.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if value.fract() == 0.0 && value.abs() <= EXACT {
+        serializer.serialize_i64(*value as i64)
+    } else {
+        serializer.serialize_f64(*value)
+    }
 }
 
 /// `decision.metadata`: a few facts about the decision, never the whole request.
