@@ -49,7 +49,8 @@ pub struct StartArgs {
 /// Arguments of nats-status.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Exit codes: 0 running and healthy, 1 not running, \
-2 running but unhealthy (/healthz fails or a port is not listening).")]
+2 running but unhealthy (/healthz fails, a port is not listening \
+or the NATS handshake fails).")]
 pub struct StatusArgs {
     #[command(flatten)]
     pub artifacts: ArtifactsArg,
