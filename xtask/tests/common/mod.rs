@@ -2,9 +2,11 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 /// The outcome of one xtask run.
 #[derive(Debug)]
@@ -35,9 +37,19 @@ pub fn xtask(artifacts: &Path, args: &[&str]) -> anyhow::Result<Run> {
     })
 }
 
-/// A port that was free a moment ago (the OS picked it).
+/// A port that was free a moment ago (the OS picked it), never the same one twice in this
+/// test binary, so tests running in parallel do not collide.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut used = HANDED_OUT
+            .lock()
+            .map_err(|_| anyhow::anyhow!("port registry poisoned"))?;
+        if used.insert(port) {
+            return Ok(port);
+        }
+    }
 }
 
 /// True when nothing listens on the port.
@@ -56,10 +68,7 @@ impl Sandbox {
     pub fn new() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
-        let mut monitor_port = free_port()?;
-        while monitor_port == port {
-            monitor_port = free_port()?;
-        }
+        let monitor_port = free_port()?;
         Ok(Self {
             dir,
             port,
