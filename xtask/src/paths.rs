@@ -68,3 +68,22 @@ impl ArtifactsArg {
         resolve_artifacts(self.artifacts_dir.as_deref())
     }
 }
+
+/// The current UTC time as `2026-11-27T00:30:00Z`.
+pub fn utc_stamp() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+/// [`utc_stamp`] without separators, for file names: `20261127T003000Z`.
+pub fn file_stamp() -> String {
+    utc_stamp().replace([':', '-'], "")
+}

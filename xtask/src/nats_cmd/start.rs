@@ -86,8 +86,8 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     fs::write(&config_path, config::render(&values)?)
         .with_context(|| format!("could not write {}", config_path.display()))?;
 
-    let started_at = utc_stamp();
-    let log_path = artifacts.join(format!("nats_{}.log", started_at.replace([':', '-'], "")));
+    let started_at = paths::utc_stamp();
+    let log_path = artifacts.join(format!("nats_{}.log", paths::file_stamp()));
     let mut child = spawn_detached(&binary.path, &config_path, &log_path)?;
     let scheme = if args.tls { "tls" } else { "nats" };
     let record = RunRecord {
@@ -220,18 +220,4 @@ fn stop_child(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
-}
-
-/// UTC now as `2026-11-27T00:13:00Z`.
-pub fn utc_stamp() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    )
 }
