@@ -5,7 +5,8 @@
 //! total, split over `concurrency` requesters); latency is measured from the *intended* send
 //! time, so a stall that delays later requests shows up in their latency instead of being
 //! hidden (coordinated omission). When every requester is busy, scheduled requests wait and
-//! that wait is counted. Scheduled requests still unsent at the hard deadline
+//! that wait is counted. (A request the timer released slightly early is measured from its
+//! actual send time instead, so the correction never shortens a latency.) Scheduled requests still unsent at the hard deadline
 //! (`end + request timeout`) are counted as errors of kind `unsent`.
 //!
 //! A request belongs to the measured window when it was started (closed) or scheduled (open)
@@ -28,6 +29,9 @@ use crate::stats::{PhaseStats, Recorder};
 /// Pause after a request that failed at once (no responders, transport), so a missing
 /// responder does not turn the requesters into a hot spin; such requests are errors anyway.
 const FAST_FAILURE_PAUSE: Duration = Duration::from_millis(1);
+
+/// Resolution of tokio's timer.
+const TIMER_TICK: Duration = Duration::from_millis(1);
 
 /// The instants that bound a phase.
 #[derive(Debug, Clone, Copy)]
@@ -215,12 +219,17 @@ async fn open_worker(
             recorder.record_unsent(count_unsent(&slot, &timing, k));
             break;
         }
-        tokio::time::sleep_until(intended).await;
+        // Tokio's timer wakes on the first millisecond tick at or after the deadline; aim one
+        // tick early so the bench's own timer does not add up to 1 ms to every latency.
+        tokio::time::sleep_until(intended.checked_sub(TIMER_TICK).unwrap_or(intended)).await;
+        let sent_at = Instant::now();
         let outcome = send(&client, &subject, corpus.next_body()).await;
         let finished = Instant::now();
         if intended >= timing.measure_start {
-            // Coordinated-omission correction: from the intended send time, not the actual.
-            recorder.record(&outcome, finished.duration_since(intended));
+            recorder.record(
+                &outcome,
+                finished.duration_since(latency_origin(intended, sent_at)),
+            );
             last_completion = Some(finished);
         }
         done.fetch_add(1, Ordering::Relaxed);
@@ -230,6 +239,13 @@ async fn open_worker(
         recorder,
         last_completion,
     }
+}
+
+/// Where an open-loop request's latency is measured from: its intended send time when it
+/// left late (coordinated-omission correction: the wait counts), its actual send time when
+/// the timer woke a little early (so an early start never shortens a latency).
+fn latency_origin(intended: Instant, sent_at: Instant) -> Instant {
+    intended.min(sent_at)
 }
 
 /// Requests of `slot` from `k` on that were due inside the measured window.
@@ -269,6 +285,17 @@ mod tests {
         assert_eq!(count_unsent(&slot, &timing, 0), 5);
         assert_eq!(count_unsent(&slot, &timing, 14), 3);
         assert_eq!(count_unsent(&slot, &timing, 20), 0);
+    }
+
+    #[tokio::test]
+    async fn late_requests_count_from_their_intended_time() {
+        let intended = Instant::now();
+        let late = intended + Duration::from_millis(5);
+        assert_eq!(latency_origin(intended, late), intended);
+        let early = intended
+            .checked_sub(Duration::from_micros(300))
+            .unwrap_or(intended);
+        assert_eq!(latency_origin(intended, early), early);
     }
 
     #[tokio::test]

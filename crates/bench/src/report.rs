@@ -211,10 +211,12 @@ impl Candidate {
             "| memory, peak RSS (MiB) | {} | — |",
             dash(fmt(self.mem_mb, 1))
         );
-        if !self.errors_by_kind.is_empty() {
-            let _ = writeln!(md, "\nRouter errors by kind:\n");
-            for (kind, count) in &self.errors_by_kind {
-                let _ = writeln!(md, "- `{kind}`: {count}");
+        for (name, phase) in &self.phases {
+            if !phase.errors_by_kind.is_empty() {
+                let _ = writeln!(md, "\nErrors by kind ({name}):\n");
+                for (kind, count) in &phase.errors_by_kind {
+                    let _ = writeln!(md, "- `{kind}`: {count}");
+                }
             }
         }
         if !self.warnings.is_empty() {
@@ -391,6 +393,7 @@ mod tests {
         let c = Candidate::new(Environment::default(), Some(&router), None);
         let md = c.to_markdown();
         assert!(md.contains("| rps | 100.0 | — |"), "{md}");
+        assert!(md.contains("Errors by kind (router)"), "{md}");
         assert!(md.contains("- `timeout`: 3"), "{md}");
         assert!(md.contains("| errors | 3 | — |"), "{md}");
     }
