@@ -4,7 +4,9 @@
 //! window reaches `error_rate_threshold` (judged once the window holds at least
 //! `failure_threshold` outcomes, so one early failure cannot open it). Open → half-open after
 //! `timeout_ms`; half-open admits `half_open_max_calls` probes; `success_threshold` successes
-//! close it and any failure reopens it.
+//! close it and any failure reopens it. Feedback is fire-and-forget, so probe reports may be
+//! lost: when every probe of a round has been sent and `timeout_ms` has passed since the
+//! last one without a verdict, a new round is admitted (successes so far still count).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -66,6 +68,8 @@ struct Breaker {
     opened_at_ms: u64,
     probes_admitted: u32,
     probe_successes: u32,
+    /// When the last half-open probe was admitted.
+    last_probe_ms: u64,
 }
 
 impl Breaker {
@@ -77,6 +81,7 @@ impl Breaker {
             opened_at_ms: 0,
             probes_admitted: 0,
             probe_successes: 0,
+            last_probe_ms: 0,
         }
     }
 
@@ -97,8 +102,24 @@ impl Breaker {
             BreakerState::HalfOpen => {
                 self.state == BreakerState::Open
                     || self.probes_admitted < config.half_open_max_calls
+                    || self.probe_round_over(config, now_ms)
             }
         }
+    }
+
+    /// Every probe of the round sent, and no verdict for `timeout_ms` since the last one.
+    fn probe_round_over(&self, config: &BreakerConfig, now_ms: u64) -> bool {
+        self.probes_admitted >= config.half_open_max_calls
+            && now_ms >= self.last_probe_ms.saturating_add(config.timeout_ms)
+    }
+
+    /// Counts one probe sent while half-open, starting a new round when the last one is over.
+    fn admit_probe(&mut self, config: &BreakerConfig, now_ms: u64) {
+        if self.probe_round_over(config, now_ms) {
+            self.probes_admitted = 0;
+        }
+        self.probes_admitted += 1;
+        self.last_probe_ms = now_ms;
     }
 
     fn settle(&mut self, config: &BreakerConfig, now_ms: u64) -> Option<Transition> {
@@ -204,7 +225,7 @@ impl BreakerRegistry {
             if let Some(breaker) = map.get_mut(tenant).and_then(|p| p.get_mut(provider)) {
                 breaker.settle(config, now_ms);
                 if breaker.state == BreakerState::HalfOpen {
-                    breaker.probes_admitted += 1;
+                    breaker.admit_probe(config, now_ms);
                 }
             }
         });
