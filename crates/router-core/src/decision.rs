@@ -10,8 +10,12 @@ use serde_json::{Map, Value};
 
 use crate::breaker::BreakerRegistry;
 use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
+use crate::ids;
 use crate::policy::{Policy, Provider};
 use crate::ttl_map::TtlMap;
+
+/// Longest `current_provider` accepted from the routing context, in bytes.
+pub const MAX_PROVIDER_NAME_BYTES: usize = 128;
 
 /// Why a provider was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -277,13 +281,19 @@ impl<'a> Inputs<'a> {
                 .as_u64()
                 .ok_or_else(|| invalid("retry_attempt", "retry_attempt must be an integer >= 0"))?,
         };
+        // It may become the decision's provider_id (retry): only a provider name, so that
+        // the reply never echoes arbitrary, unbounded input.
         let current_provider = match context.get("current_provider") {
             None | Some(Value::Null) => None,
-            Some(Value::String(name)) => Some(name.as_str()),
+            Some(Value::String(name))
+                if name.len() <= MAX_PROVIDER_NAME_BYTES && ids::is_provider_name(name) =>
+            {
+                Some(name.as_str())
+            }
             Some(_) => {
                 return Err(invalid(
                     "current_provider",
-                    "current_provider must be a string",
+                    "current_provider must be a provider name ([a-z0-9_]+, at most 128 bytes)",
                 ))
             }
         };

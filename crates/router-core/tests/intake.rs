@@ -855,6 +855,21 @@ fn policy_id_and_context_rules() {
             invalid(SCHEMA, "retry_attempt"),
         ),
         row(
+            "current_provider not a provider name",
+            set(b(), "constraints.current_provider", json!("OpenAI")),
+            invalid(SCHEMA, "current_provider"),
+        ),
+        row(
+            "current_provider 128 bytes",
+            set(b(), "constraints.current_provider", json!("p".repeat(128))),
+            ok(),
+        ),
+        row(
+            "current_provider 129 bytes",
+            set(b(), "constraints.current_provider", json!("p".repeat(129))),
+            invalid(SCHEMA, "current_provider"),
+        ),
+        row(
             "current_provider not a string",
             set(b(), "metadata.current_provider", json!(1)),
             invalid(SCHEMA, "current_provider"),
@@ -1162,6 +1177,17 @@ fn oversize_body_names_the_limit() {
 fn error_replies_do_not_echo_large_input() {
     let router = router();
     let big = "v".repeat(900 * 1024);
+    let retry = set(
+        set(base(), "constraints.current_provider", json!(big)),
+        "constraints.status",
+        json!("5xx"),
+    );
+    let handled = router.handle(&bytes(&retry), None, NOW, &mut rng(1));
+    assert!(
+        handled.reply.len() < 1024,
+        "retry reply is {} bytes",
+        handled.reply.len()
+    );
     for (request, header) in [
         (set(base(), "version", json!(big)), None),
         (set(base(), "version", json!([big])), None),
