@@ -32,7 +32,7 @@ impl PhaseBar {
         }
         let total_ms = timing.end.duration_since(timing.start).as_millis();
         let bar = ProgressBar::new(u64::try_from(total_ms).unwrap_or(u64::MAX));
-        if let Ok(style) = ProgressStyle::with_template("{prefix:>7} [{bar:30}] {elapsed:>4} {msg}")
+        if let Ok(style) = ProgressStyle::with_template("{prefix:>6} [{bar:20}] {elapsed:>3} {msg}")
         {
             bar.set_style(style.progress_chars("=> "));
         }
@@ -57,7 +57,7 @@ impl PhaseBar {
                 };
                 let position = now.duration_since(timing.start).as_millis();
                 ticker_bar.set_position(u64::try_from(position).unwrap_or(u64::MAX));
-                ticker_bar.set_message(format!("{stage}: {count} requests, {rate:.0} req/s"));
+                ticker_bar.set_message(format!("{stage} {count} req, {rate:.0}/s"));
             }
         });
         Self {
