@@ -22,9 +22,10 @@ const MAX_RATE: f64 = 10_000_000.0;
 /// Load generator for the Beamline Router: real NATS request-reply, closed or open loop.
 ///
 /// Exit status: 0 when the run was done (errors, if any, are in the report), 1 when it
-/// could not be done (no server, no responders, bad TLS files), 2 for bad options.
+/// could not be done (no server, TLS refused, no responders), 2 for bad options (missing
+/// TLS files included; no candidate is written then).
 #[derive(Debug, Clone, Parser)]
-#[command(name = "router-bench", version, about, long_about = None)]
+#[command(name = "router-bench", version)]
 pub struct Args {
     /// NATS server URL (`tls://host:port` for TLS; the host must match the server certificate).
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
