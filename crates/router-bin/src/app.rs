@@ -1,6 +1,6 @@
 //! Start-up, the task set, and shutdown.
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use router_core::{BackpressureMonitor, Router, RouterSettings};
 
 use crate::config::{Config, Subjects};
-use crate::http::{self, HttpState};
+use crate::http;
 use crate::metrics::Metrics;
 use crate::service::{self, Shared};
 use crate::{nats, tls};
@@ -58,8 +58,11 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
     )
     .await
     .map_err(ConfigError)?;
-    let connected = Arc::new(AtomicBool::new(false));
-    let client = nats::connect(&config.nats, connected, metrics.clone()).await?;
+    // Two connections: one carries only decide traffic (so its received-message count
+    // measures the pending queue exactly), the other control traffic (feedback, status,
+    // micro service) so that neither waits behind the other's I/O.
+    let client = nats::connect(&config.nats, "control", metrics.clone()).await?;
+    let decide_client = nats::connect(&config.nats, "decide", metrics.clone()).await?;
 
     let shared = Arc::new(Shared {
         router,
@@ -70,20 +73,15 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
         metrics,
         subjects,
         dlq_enabled: config.router.dlq_enabled,
-        pending: AtomicU64::new(0),
+        decide_stats: decide_client.statistics(),
+        connections: vec![client.clone(), decide_client.clone()],
+        taken: AtomicU64::new(0),
         inflight: AtomicU64::new(0),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
 
-    let (bound, http_server) = http::bind(
-        config.http.metrics_addr,
-        Arc::new(HttpState {
-            shared: shared.clone(),
-            client: client.clone(),
-        }),
-        stop_rx.clone(),
-    )
-    .await?;
+    let (bound, http_server) =
+        http::bind(config.http.metrics_addr, shared.clone(), stop_rx.clone()).await?;
     tracing::info!(addr = %bound, "HTTP listening: /metrics /healthz /readyz");
     let http_task = tokio::spawn(http_server);
 
@@ -102,7 +100,7 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
     let signals = tokio::spawn(handle_signals(shared.clone(), config.clone(), stop_tx));
 
     let decide = service::serve_decide(
-        client.clone(),
+        decide_client.clone(),
         shared.clone(),
         config.router.queue_group.clone(),
         config.router.concurrency,

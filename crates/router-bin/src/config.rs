@@ -48,7 +48,7 @@ pub struct Cli {
     /// Address of the HTTP listener for /metrics, /healthz and /readyz.
     #[arg(long, env = "ROUTER_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
-    /// Most decide requests processed at once.
+    /// Decide workers: the most decide requests processed at once (default: CPU count).
     #[arg(long, env = "ROUTER_CONCURRENCY")]
     pub concurrency: Option<usize>,
     /// Tenants allowed, comma-separated (empty: every tenant).
@@ -132,7 +132,8 @@ pub struct RouterConfig {
     pub queue_group: String,
     /// Policy directory.
     pub policy_dir: PathBuf,
-    /// Most decide requests processed at once.
+    /// Decide workers, each handling its messages one at a time: the most decide requests
+    /// processed at once.
     pub concurrency: usize,
     /// Tenants allowed (empty: all).
     pub allowed_tenants: Vec<String>,
@@ -198,7 +199,7 @@ impl Default for RouterConfig {
             subject_prefix: "beamline.router".into(),
             queue_group: "router-decide-group".into(),
             policy_dir: PathBuf::from("config/policies"),
-            concurrency: 256,
+            concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             allowed_tenants: Vec::new(),
             dlq_enabled: true,
             sticky_capacity: 100_000,
@@ -338,8 +339,8 @@ impl Config {
         if self.router.queue_group.trim().is_empty() {
             bail!("router.queue_group is empty");
         }
-        if self.router.concurrency == 0 {
-            bail!("router.concurrency must be at least 1");
+        if !(1..=1024).contains(&self.router.concurrency) {
+            bail!("router.concurrency must be from 1 to 1024 decide workers");
         }
         if let Some(bad) = self
             .router

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use async_nats::connection::State;
 use axum::extract::State as AxumState;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -13,19 +12,11 @@ use tokio::sync::watch;
 
 use crate::service::Shared;
 
-/// What the HTTP handlers read.
-pub struct HttpState {
-    /// Request path and metrics.
-    pub shared: Arc<Shared>,
-    /// The NATS client, for its connection state.
-    pub client: async_nats::Client,
-}
-
 /// Binds `addr` (failing with a message naming it) and returns the bound address and the
 /// server future, which ends when `shutdown` flips.
 pub async fn bind(
     addr: SocketAddr,
-    state: Arc<HttpState>,
+    state: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(
     SocketAddr,
@@ -48,10 +39,10 @@ pub async fn bind(
     Ok((bound, std::future::IntoFuture::into_future(server)))
 }
 
-async fn metrics(AxumState(state): AxumState<Arc<HttpState>>) -> impl IntoResponse {
+async fn metrics(AxumState(shared): AxumState<Arc<Shared>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.shared.metrics.render(),
+        shared.metrics.render(),
     )
 }
 
@@ -59,9 +50,9 @@ async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, "ok\n")
 }
 
-async fn readyz(AxumState(state): AxumState<Arc<HttpState>>) -> impl IntoResponse {
-    let connected = state.client.connection_state() == State::Connected;
-    let policies = state.shared.router.policies().snapshot().len();
+async fn readyz(AxumState(shared): AxumState<Arc<Shared>>) -> impl IntoResponse {
+    let connected = shared.nats_connected();
+    let policies = shared.router.policies().snapshot().len();
     let body = serde_json::json!({
         "ready": connected && policies > 0,
         "nats_connected": connected,

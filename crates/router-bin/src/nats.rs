@@ -1,7 +1,6 @@
 //! The NATS connection: TLS with a client certificate, reconnect forever with backoff, and
 //! connection events turned into log lines, a readiness flag and metrics.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,14 +14,14 @@ use crate::metrics::Metrics;
 const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(1000);
 
 /// Connects (or starts connecting, when the server is not up yet) and returns the client.
-/// `connected` follows the connection state.
+/// `role` names the connection (`<name>-<role>` on the server) and its log lines.
 pub async fn connect(
     config: &NatsConfig,
-    connected: Arc<AtomicBool>,
+    role: &'static str,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<Client> {
     let mut options = ConnectOptions::new()
-        .name(&config.name)
+        .name(format!("{}-{role}", config.name))
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(5))
@@ -33,9 +32,8 @@ pub async fn connect(
         .subscription_capacity(65_536)
         .client_capacity(65_536)
         .event_callback(move |event| {
-            let connected = connected.clone();
             let metrics = metrics.clone();
-            async move { on_event(event, &connected, &metrics) }
+            async move { on_event(event, role, &metrics) }
         });
     if let Some(ca) = &config.ca {
         options = options.add_root_certificates(ca.clone()).require_tls(true);
@@ -58,23 +56,17 @@ pub async fn connect(
         .with_context(|| format!("cannot connect to NATS at {}", config.url))
 }
 
-fn on_event(event: Event, connected: &AtomicBool, metrics: &Metrics) {
+fn on_event(event: Event, role: &str, metrics: &Metrics) {
     match event {
         Event::Connected => {
-            connected.store(true, Ordering::SeqCst);
-            metrics.nats_connected.set(1.0);
             metrics.nats_connects.increment(1);
-            tracing::info!("connected to NATS");
+            tracing::info!(role, "connected to NATS");
         }
         Event::Disconnected => {
-            connected.store(false, Ordering::SeqCst);
-            metrics.nats_connected.set(0.0);
-            tracing::warn!("disconnected from NATS; reconnecting");
+            tracing::warn!(role, "disconnected from NATS; reconnecting");
         }
         Event::Closed => {
-            connected.store(false, Ordering::SeqCst);
-            metrics.nats_connected.set(0.0);
-            tracing::info!("NATS connection closed");
+            tracing::info!(role, "NATS connection closed");
         }
         Event::SlowConsumer(sid) => {
             tracing::warn!(

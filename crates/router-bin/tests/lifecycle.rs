@@ -56,7 +56,7 @@ async fn forced_backpressure_answers_overloaded_and_status_agrees() {
         args(
             dir.path(),
             &[
-                "--queue-overload",
+                "--inflight-overload",
                 "0",
                 "--latency-overload-ms",
                 "0",
@@ -67,8 +67,8 @@ async fn forced_backpressure_answers_overloaded_and_status_agrees() {
     )
     .expect("router starts");
     let nats = client(&server).await;
-    // The first decision gives the latency signal a value above 0; every request is then
-    // pending when it arrives, so two signals are over.
+    // The first decision gives the latency signal a value above 0; every request counts
+    // itself in flight while it is classified, so two signals are then over.
     decide(&nats, &request("b-0", "default_tenant", json!({}))).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     let overloaded = loop {
@@ -87,7 +87,7 @@ async fn forced_backpressure_answers_overloaded_and_status_agrees() {
         .expect("status answered");
     let status: Value = serde_json::from_slice(&status.payload).expect("json");
     assert_eq!(status["subject"], "beamline.router.v1.decide");
-    assert_eq!(status["thresholds"]["queue_overload"], 0);
+    assert_eq!(status["thresholds"]["inflight_overload"], 0);
     assert_eq!(status["policy"]["retry_after_seconds"], 7);
     assert!(status["metrics"]["latency_p95_ms"].as_f64() > Some(0.0));
     assert!(
