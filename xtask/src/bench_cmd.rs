@@ -47,6 +47,18 @@ pub struct Args {
     pub router_args: Vec<String>,
 }
 
+impl Args {
+    /// The defaults of `cargo xtask bench` with no flag.
+    pub fn defaults() -> Args {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            args: Args,
+        }
+        <Defaults as clap::Parser>::parse_from(["bench"]).args
+    }
+}
+
 /// Runs the command: exit 0 when the candidate's status is ok, 1 otherwise.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let candidate = bench(&args)?;
