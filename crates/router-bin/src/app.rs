@@ -14,7 +14,7 @@ use crate::config::{Config, Subjects};
 use crate::http;
 use crate::metrics::Metrics;
 use crate::service::{self, Shared};
-use crate::{nats, tls};
+use crate::{dlq, nats, tls};
 
 /// A start-up failure caused by configuration (exit code 2) rather than by the environment.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +63,10 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
     // micro service) so that neither waits behind the other's I/O.
     let client = nats::connect(&config.nats, "control", metrics.clone()).await?;
     let decide_client = nats::connect(&config.nats, "decide", metrics.clone()).await?;
+
+    if config.router.dlq_enabled {
+        dlq::ensure_stream(&client, &subjects.dlq).await;
+    }
 
     let shared = Arc::new(Shared {
         router,

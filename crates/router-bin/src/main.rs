@@ -6,6 +6,7 @@
 
 mod app;
 mod config;
+mod dlq;
 mod http;
 mod metrics;
 mod nats;

@@ -401,6 +401,14 @@ async fn intake_rejections_are_published_to_the_dlq() {
     );
     let original: Value = serde_json::from_slice(&message.payload).expect("original body");
     assert_eq!(original, body, "the original request is kept unchanged");
+    // JetStream keeps the dead letter.
+    let jetstream = async_nats::jetstream::new(nats.clone());
+    let mut stream = jetstream
+        .get_stream("BEAMLINE_DLQ")
+        .await
+        .expect("DLQ stream exists");
+    let kept = stream.info().await.expect("stream info").state.messages;
+    assert!(kept >= 1, "dead letter kept in the stream");
     // A policy_not_found is not an intake rejection: no DLQ message.
     let mut other = request("fine-1", "nobody", json!({}));
     other["policy_id"] = json!("default");
