@@ -169,8 +169,7 @@ impl DecisionEngine {
 
         // 2. Sticky.
         let session = policy.sticky.as_ref().and_then(|sticky| {
-            session_value(context.get(&sticky.session_key)?)
-                .map(|value| (sticky, format!("{tenant_id}\u{0}{value}")))
+            session_key(tenant_id, context.get(&sticky.session_key)?).map(|key| (sticky, key))
         });
         if let Some((sticky, key)) = &session {
             let mapped = self
@@ -399,13 +398,22 @@ impl Choice<'_> {
     }
 }
 
-/// A session value usable as a sticky key: a non-empty string or a number.
-fn session_value(value: &Value) -> Option<String> {
+/// The sticky store key `tenant \0 value` for a usable session value: a non-empty string or
+/// a number.
+fn session_key(tenant_id: &str, value: &Value) -> Option<String> {
+    let mut key = String::with_capacity(tenant_id.len() + 1 + 32);
+    key.push_str(tenant_id);
+    key.push('\u{0}');
     match value {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+        Value::String(s) if !s.is_empty() => key.push_str(s),
+        Value::Number(n) => {
+            use std::fmt::Write;
+            // Writing to a String cannot fail.
+            let _ = write!(key, "{n}");
+        }
+        _ => return None,
     }
+    Some(key)
 }
 
 /// Draws one candidate with probability proportional to its weight.

@@ -520,8 +520,9 @@ fn payload(
             Ok(Payload::Ref(reference))
         }
         (None, Some(raw)) => {
-            let field = format!("{section}.payload");
+            let field = || format!("{section}.payload");
             if !raw.get().starts_with('{') {
+                let field = field();
                 return Err(Rejection::intake(
                     SchemaValidationFailed,
                     &field,
@@ -530,6 +531,7 @@ fn payload(
             }
             let (compact_len, depth) = compact_len(raw.get());
             if depth > MAX_PAYLOAD_DEPTH {
+                let field = field();
                 return Err(Rejection::intake(
                     SchemaValidationFailed,
                     &field,
@@ -537,6 +539,7 @@ fn payload(
                 ));
             }
             if compact_len < limits.min_payload_size {
+                let field = field();
                 return Err(Rejection::intake(
                     PayloadTooSmall,
                     &field,

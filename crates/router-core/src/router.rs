@@ -174,7 +174,7 @@ impl Router {
             request_id: Some(&request.request_id),
             trace_id: request.trace_id.as_deref(),
         };
-        let tenant = Some(request.tenant_id.clone());
+        let tenant = || Some(request.tenant_id.clone());
 
         if let Some(allowed) = &self.settings.allowed_tenants {
             if !allowed.contains(&request.tenant_id) {
@@ -184,7 +184,7 @@ impl Router {
                 )
                 .with_detail("tenant_id", request.tenant_id.as_str());
                 rejection.intake = Some(IntakeErrorCode::TenantForbidden);
-                return rejected(&rejection, context, tenant);
+                return rejected(&rejection, context, tenant());
             }
         }
 
@@ -215,7 +215,7 @@ impl Router {
             )
             .with_detail("tenant_id", request.tenant_id.as_str())
             .with_detail("policy_id", request.policy_id.as_str());
-            return rejected(&rejection, context, tenant);
+            return rejected(&rejection, context, tenant());
         };
 
         match self
@@ -239,7 +239,7 @@ impl Router {
                     },
                 }
             }
-            Err(rejection) => rejected(&rejection, context, tenant),
+            Err(rejection) => rejected(&rejection, context, tenant()),
         }
     }
 
