@@ -68,6 +68,10 @@ pub struct Args {
     /// Measure only the echo responder (no router needed).
     #[arg(long, conflicts_with = "echo")]
     pub echo_only: bool,
+    /// Serve the echo through a NATS micro service endpoint instead of a plain subscription,
+    /// to measure what the endpoint machinery costs.
+    #[arg(long)]
+    pub echo_service: bool,
     /// Router Prometheus endpoint read after the run (backpressure counter, peak RSS).
     #[arg(long)]
     pub metrics_url: Option<String>,
@@ -169,6 +173,8 @@ pub struct Plan {
     pub metrics_url: Option<String>,
     /// Show a progress bar.
     pub progress: bool,
+    /// Echo through a micro service endpoint instead of a plain subscription.
+    pub echo_service: bool,
 }
 
 impl Plan {
@@ -243,6 +249,7 @@ impl Plan {
             wait_for_responders: args.wait_for_responders,
             metrics_url: args.metrics_url.clone(),
             progress: !args.quiet && stderr_is_terminal,
+            echo_service: args.echo_service,
         })
     }
 }

@@ -44,6 +44,37 @@ impl EchoResponder {
         Ok(Self { task })
     }
 
+    /// Like [`EchoResponder::start`], but answers through a NATS micro service endpoint
+    /// (service `beamline-bench-echo`), which records per-request stats behind a mutex.
+    pub async fn start_service(client: Client, subject: &str) -> anyhow::Result<Self> {
+        use async_nats::service::ServiceExt;
+        let service = client
+            .service_builder()
+            .start("beamline-bench-echo", "0.1.0")
+            .await
+            .map_err(|err| anyhow::anyhow!("starting the echo micro service: {err}"))?;
+        let mut endpoint = service
+            .endpoint(subject.to_owned())
+            .await
+            .map_err(|err| anyhow::anyhow!("adding the echo endpoint {subject}: {err}"))?;
+        client
+            .flush()
+            .await
+            .context("flushing the echo service's subscription")?;
+        let reply = Bytes::from_static(ECHO_REPLY);
+        let task = tokio::spawn(async move {
+            let _service = service;
+            let mut answered = 0u64;
+            while let Some(request) = endpoint.next().await {
+                if request.respond(Ok(reply.clone())).await.is_ok() {
+                    answered += 1;
+                }
+            }
+            answered
+        });
+        Ok(Self { task })
+    }
+
     /// Stops answering (the same as dropping it).
     pub fn stop(self) {
         drop(self);

@@ -138,7 +138,11 @@ fn spec(plan: &Plan, label: &'static str, subject: &str) -> PhaseSpec {
 /// Raw request-reply against the bench's own responder, on a connection of its own.
 async fn echo_phase(plan: &Plan, clients: &[Client]) -> anyhow::Result<PhaseStats> {
     let responder_client = connect::connect(plan, "router-bench-echo-responder").await?;
-    let responder = EchoResponder::start(responder_client, ECHO_SUBJECT).await?;
+    let responder = if plan.echo_service {
+        EchoResponder::start_service(responder_client, ECHO_SUBJECT).await?
+    } else {
+        EchoResponder::start(responder_client, ECHO_SUBJECT).await?
+    };
     let corpus = Arc::new(Corpus::new(plan.users));
     let first = clients.first().context("no requester connection")?;
     connect::wait_for_responder(

@@ -112,6 +112,25 @@ fn echo_only_over_mutual_tls() {
 }
 
 #[test]
+fn echo_through_a_micro_service_endpoint() {
+    let server = NatsServer::from_env_or_start_tls().expect("nats-server starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = out_file(&dir, "perf_echo_service.json");
+    let mut args = connection_args(&server);
+    args.push("--echo-only".to_owned());
+    args.push("--echo-service".to_owned());
+    let (output, c) = run(&args, &out);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(c["status"], "ok", "{c:#}");
+    assert_eq!(c["echo_errors_total"], 0, "{c:#}");
+    assert!(c["echo_rps"].as_f64().unwrap_or(0.0) > 0.0, "{c:#}");
+}
+
+#[test]
 fn echo_then_router_without_a_router_fails_with_the_reason() {
     let server = NatsServer::from_env_or_start_tls().expect("nats-server starts");
     let dir = tempfile::tempdir().expect("temp dir");
