@@ -198,9 +198,17 @@ async fn handle_decide(client: &Client, shared: &Shared, message: Message, recei
             .router
             .overloaded(&message.payload, shared.monitor.retry_after_seconds())
     } else {
-        shared
-            .router
-            .handle(&message.payload, version, now_ms(), &mut rand::rng())
+        // A panic here is a bug in the router, never the caller's fault: answer `internal`
+        // and keep the worker serving.
+        let decide = || {
+            shared
+                .router
+                .handle(&message.payload, version, now_ms(), &mut rand::rng())
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(decide)).unwrap_or_else(|_| {
+            tracing::error!("decide panicked; answered internal");
+            shared.router.internal_error(&message.payload)
+        })
     };
     let reply_to = match &message.reply {
         Some(reply) => reply.clone(),
