@@ -4,11 +4,15 @@
 //! - a client certificate issued by another CA (server with `verify: true` refuses it),
 //! - an expired client certificate signed by the real CA,
 //! - a server certificate from the real CA whose only SAN is `wrong.example`,
-//! - another CA, to verify the real server against (the client refuses the server).
+//! - another CA, to verify the real server against (the client refuses the server),
+//! - a client certificate from the real CA without EKU clientAuth (serverAuth only),
+//! - a client certificate from the real CA that is not valid yet.
 
 use std::path::{Path, PathBuf};
 
-use crate::authority::{Authority, Issued, LeafSpec, Validity};
+use time::{Duration, OffsetDateTime};
+
+use crate::authority::{Authority, Issued, LeafSpec, Usage, Validity};
 use crate::bundle::CLIENT_COMMON_NAME;
 use crate::error::Result;
 
@@ -40,6 +44,27 @@ pub fn wrong_san_server(ca: &Authority) -> Result<Issued> {
     ca.issue(&LeafSpec::server(
         &[WRONG_SAN],
         Validity::days_from_now(365)?,
+    ))
+}
+
+/// A certificate signed by the real CA with CN `router-client` but EKU serverAuth only: a
+/// server with `verify: true` must refuse it as a client certificate.
+pub fn client_without_client_auth(ca: &Authority) -> Result<Issued> {
+    ca.issue(&LeafSpec {
+        usage: Usage::Server,
+        ..LeafSpec::client(CLIENT_COMMON_NAME, Validity::days_from_now(365)?)
+    })
+}
+
+/// A client certificate signed by the real CA whose validity starts tomorrow.
+pub fn not_yet_valid_client(ca: &Authority) -> Result<Issued> {
+    let now = OffsetDateTime::now_utc();
+    ca.issue(&LeafSpec::client(
+        CLIENT_COMMON_NAME,
+        Validity {
+            not_before: now + Duration::days(1),
+            not_after: now + Duration::days(30),
+        },
     ))
 }
 
