@@ -217,6 +217,49 @@ async fn an_expired_client_certificate_from_the_right_ca_is_refused() {
 }
 
 #[tokio::test]
+async fn a_client_certificate_not_valid_yet_is_refused() {
+    let lab = Lab::start();
+    lab.assert_good_client_gets_a_decision().await;
+    let ca = lab
+        .server
+        .tls()
+        .expect("TLS files")
+        .authority()
+        .expect("CA");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    negative::not_yet_valid_client(&ca)
+        .expect("issue")
+        .write(&cert, &key)
+        .expect("write");
+    let attempt = attempt(&lab.server.client_url(), &lab.ca(), Some((cert, key))).await;
+    // nats-server (Go) sends one alert for "expired or not yet valid".
+    assert_refused(attempt, "CertificateExpired");
+    lab.assert_good_client_gets_a_decision().await;
+}
+
+#[tokio::test]
+async fn a_client_certificate_without_eku_client_auth_is_refused() {
+    let lab = Lab::start();
+    lab.assert_good_client_gets_a_decision().await;
+    let ca = lab
+        .server
+        .tls()
+        .expect("TLS files")
+        .authority()
+        .expect("CA");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    negative::client_without_client_auth(&ca)
+        .expect("issue")
+        .write(&cert, &key)
+        .expect("write");
+    let attempt = attempt(&lab.server.client_url(), &lab.ca(), Some((cert, key))).await;
+    assert_refused(attempt, "BadCertificate");
+    lab.assert_good_client_gets_a_decision().await;
+}
+
+#[tokio::test]
 async fn a_client_verifying_the_server_against_another_ca_refuses_it() {
     let lab = Lab::start();
     lab.assert_good_client_gets_a_decision().await;

@@ -219,6 +219,23 @@ pub async fn run(
         log,
     );
 
+    let observed = nats_attempt(main, &certs.ca_cert, Some(&certs.not_yet_valid), "not-yet").await;
+    record(
+        "client certificate not valid yet (right CA)",
+        // Go's TLS stack reports "expired or not yet valid" with one alert.
+        Expect::Refused(&["CertificateExpired"]),
+        observed,
+        log,
+    );
+
+    let observed = nats_attempt(main, &certs.ca_cert, Some(&certs.no_client_auth), "no-eku").await;
+    record(
+        "client certificate without EKU clientAuth",
+        Expect::Refused(&["BadCertificate"]),
+        observed,
+        log,
+    );
+
     let observed = nats_attempt(main, &negative.other_ca_cert, Some(&good), "wrong-ca").await;
     record(
         "server verified against another CA",

@@ -23,6 +23,10 @@ pub struct CaseCerts {
     pub client_key: PathBuf,
     /// The deliberately bad ones.
     pub negative: NegativeSet,
+    /// From the right CA, but EKU serverAuth only (no clientAuth).
+    pub no_client_auth: ClientCert,
+    /// From the right CA, valid from tomorrow.
+    pub not_yet_valid: ClientCert,
 }
 
 impl CaseCerts {
@@ -185,11 +189,27 @@ fn issue_case_certs(server_tls: &nats_harness::TlsFiles, dir: &Path) -> anyhow::
             dir.display()
         )
     })?;
+    let no_client_auth = ClientCert {
+        cert: dir.join("no-client-auth-cert.pem"),
+        key: dir.join("no-client-auth-key.pem"),
+    };
+    negative::client_without_client_auth(&ca)?
+        .write(&no_client_auth.cert, &no_client_auth.key)
+        .context("could not write the certificate without clientAuth")?;
+    let not_yet_valid = ClientCert {
+        cert: dir.join("not-yet-valid-client-cert.pem"),
+        key: dir.join("not-yet-valid-client-key.pem"),
+    };
+    negative::not_yet_valid_client(&ca)?
+        .write(&not_yet_valid.cert, &not_yet_valid.key)
+        .context("could not write the not-yet-valid client certificate")?;
     Ok(CaseCerts {
         ca_cert,
         client_cert,
         client_key,
         negative,
+        no_client_auth,
+        not_yet_valid,
     })
 }
 
