@@ -958,7 +958,8 @@ fn hostile_cases() -> Vec<Case> {
     cases
 }
 
-/// A TLS nats-server carrying bodies up to 4 MB, the router, and a client.
+/// A TLS nats-server carrying bodies up to 4 MB (with JetStream, which keeps the router's
+/// dead letters), the router, and a client.
 struct Bench {
     // Fields drop in order: client, router, then the server.
     client: async_nats::Client,
@@ -971,7 +972,6 @@ impl Bench {
     async fn start() -> Bench {
         let server = NatsServer::start(ServerOptions {
             tls: true,
-            jetstream: false,
             extra_config: "max_payload: 4MB".into(),
             ..ServerOptions::default()
         })

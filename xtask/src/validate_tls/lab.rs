@@ -83,10 +83,10 @@ pub async fn run_all(
     let mut log = RunLog::create(&out_dir.join("validate-tls.log"))?;
     log.line(&format!("router binary: {}", router_binary.display()));
 
-    // The main server: mutual TLS with its own CA, server and router-client certificates.
+    // The main server: mutual TLS with its own CA, server and router-client certificates,
+    // and JetStream for the router's dead-letter stream, as deployed.
     let main = NatsServer::start(ServerOptions {
         tls: true,
-        jetstream: false,
         ..ServerOptions::default()
     })
     .context("could not start the TLS nats-server")?;
