@@ -114,6 +114,26 @@ pub struct DecisionMetadata {
     pub max_retries: Option<u32>,
 }
 
+/// A sticky mapping a weighted decision has just recorded, for callers that share sticky
+/// sessions beyond one process (e.g. a key-value bucket read by other routers).
+///
+/// It names the session the way the sticky store keys it: the tenant and the context value
+/// under the policy's `session_key`, written as text (a number as its JSON text, so `42`
+/// and `"42"` are one session). [`DecisionEngine::remember_sticky`] imports it elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickyMapping {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The session value (the context value under the policy's `session_key`).
+    pub session: String,
+    /// The provider the session is bound to.
+    pub provider_id: String,
+    /// How long the mapping lives from `recorded_at_ms` (the policy's sticky TTL).
+    pub ttl_ms: u64,
+    /// When it was recorded, epoch milliseconds.
+    pub recorded_at_ms: u64,
+}
+
 /// Sticky mappings and circuit breakers: the state decisions depend on.
 #[derive(Debug)]
 pub struct DecisionEngine {
@@ -140,6 +160,30 @@ impl DecisionEngine {
         self.sticky.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Imports a sticky mapping recorded elsewhere (another router): `session` of `tenant_id`
+    /// goes to `provider_id` for `ttl_ms` from `now_ms`, replacing a local mapping. A zero
+    /// TTL imports nothing.
+    pub fn remember_sticky(
+        &self,
+        tenant_id: &str,
+        session: &str,
+        provider_id: &str,
+        ttl_ms: u64,
+        now_ms: u64,
+    ) {
+        if ttl_ms == 0 || session.is_empty() {
+            return;
+        }
+        let mut key = String::with_capacity(tenant_id.len() + 1 + session.len());
+        key.push_str(tenant_id);
+        key.push('\u{0}');
+        key.push_str(session);
+        self.sticky
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, provider_id.to_owned(), now_ms, ttl_ms);
+    }
+
     /// Chooses a provider for `tenant_id` under `policy` given the routing `context`.
     pub fn decide(
         &self,
@@ -149,6 +193,21 @@ impl DecisionEngine {
         now_ms: u64,
         rng: &mut impl Rng,
     ) -> Result<Decision, Rejection> {
+        self.decide_exporting(policy, tenant_id, context, now_ms, rng, false)
+            .map(|(decision, _)| decision)
+    }
+
+    /// [`Self::decide`], also returning the sticky mapping the decision recorded when `export`
+    /// is true (a weighted draw for a session). With `export` false nothing extra is built.
+    pub fn decide_exporting(
+        &self,
+        policy: &Policy,
+        tenant_id: &str,
+        context: &Map<String, Value>,
+        now_ms: u64,
+        rng: &mut impl Rng,
+        export: bool,
+    ) -> Result<(Decision, Option<StickyMapping>), Rejection> {
         let inputs = Inputs::read(context, now_ms)?;
         let choice = Choice {
             engine: self,
@@ -163,7 +222,7 @@ impl DecisionEngine {
             if let Some(decision) =
                 choice.fallback_rules(Some(current), inputs.retry_attempt, false)
             {
-                return Ok(decision);
+                return Ok((decision, None));
             }
         }
 
@@ -180,10 +239,13 @@ impl DecisionEngine {
                 .cloned();
             if let Some(provider) = mapped.and_then(|name| policy.provider(&name)) {
                 if provider.weight > 0.0 && choice.admits(&provider.name) {
-                    return Ok(choice.make(
-                        &provider.name,
-                        Reason::Sticky,
-                        Some(&sticky.session_key),
+                    return Ok((
+                        choice.make(
+                            &provider.name,
+                            Reason::Sticky,
+                            Some(&sticky.session_key),
+                            None,
+                        ),
                         None,
                     ));
                 }
@@ -204,18 +266,29 @@ impl DecisionEngine {
         }
         if let Some(provider) = draw(&candidates, total, rng) {
             if let Some((sticky, key)) = session {
+                let exported = export.then(|| StickyMapping {
+                    tenant_id: tenant_id.to_owned(),
+                    session: key[tenant_id.len() + 1..].to_owned(),
+                    provider_id: provider.name.clone(),
+                    ttl_ms: sticky.ttl_ms,
+                    recorded_at_ms: now_ms,
+                });
                 self.sticky
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(key, provider.name.clone(), now_ms, sticky.ttl_ms);
-                return Ok(choice.make(
+                let decision = choice.make(
                     &provider.name,
                     Reason::Weighted,
                     Some(&sticky.session_key),
                     None,
-                ));
+                );
+                return Ok((decision, exported));
             }
-            return Ok(choice.make(&provider.name, Reason::Weighted, None, None));
+            return Ok((
+                choice.make(&provider.name, Reason::Weighted, None, None),
+                None,
+            ));
         }
 
         // 4. Nothing to draw from: the fallback rules, in order.
@@ -224,7 +297,7 @@ impl DecisionEngine {
             inputs.retry_attempt,
             blocked_by_breakers,
         ) {
-            return Ok(decision);
+            return Ok((decision, None));
         }
 
         // 5. The legacy single fallback, then failure.
@@ -235,7 +308,7 @@ impl DecisionEngine {
                 } else {
                     Reason::Fallback
                 };
-                return Ok(choice.make(to, reason, None, None));
+                return Ok((choice.make(to, reason, None, None), None));
             }
         }
         let why = if blocked_by_breakers {
@@ -427,4 +500,95 @@ fn draw<'p>(candidates: &[&'p Provider], total: f64, rng: &mut impl Rng) -> Opti
         point -= provider.weight;
     }
     Some(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
+
+    fn sticky_policy() -> Policy {
+        Policy::from_json(
+            r#"{"providers": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}],
+                "sticky": {"enabled": true, "session_key": "user_id", "ttl": "10s"}}"#,
+            "acme",
+            "default",
+        )
+        .expect("valid policy")
+    }
+
+    fn context(user: Value) -> Map<String, Value> {
+        let mut map = Map::new();
+        map.insert("user_id".into(), user);
+        map
+    }
+
+    #[test]
+    fn a_weighted_draw_exports_its_mapping_and_a_sticky_hit_does_not() {
+        let engine = DecisionEngine::new(16);
+        let policy = sticky_policy();
+        let mut rng = SmallRng::seed_from_u64(7);
+        let ctx = context(Value::from(42));
+        let (first, mapping) = engine
+            .decide_exporting(&policy, "acme", &ctx, 1_000, &mut rng, true)
+            .expect("decided");
+        assert_eq!(first.reason, Reason::Weighted);
+        let mapping = mapping.expect("a weighted draw for a session exports its mapping");
+        assert_eq!(
+            mapping,
+            StickyMapping {
+                tenant_id: "acme".into(),
+                session: "42".into(),
+                provider_id: first.provider_id.clone(),
+                ttl_ms: 10_000,
+                recorded_at_ms: 1_000,
+            }
+        );
+        let (again, none) = engine
+            .decide_exporting(&policy, "acme", &ctx, 1_001, &mut rng, true)
+            .expect("decided");
+        assert_eq!(again.reason, Reason::Sticky);
+        assert!(none.is_none());
+        let (_, off) = engine
+            .decide_exporting(
+                &policy,
+                "acme",
+                &context(Value::from("u-2")),
+                1_002,
+                &mut rng,
+                false,
+            )
+            .expect("decided");
+        assert!(off.is_none(), "nothing is exported unless asked");
+    }
+
+    #[test]
+    fn an_imported_mapping_is_used_and_expires() {
+        let engine = DecisionEngine::new(16);
+        let policy = sticky_policy();
+        let mut rng = SmallRng::seed_from_u64(1);
+        engine.remember_sticky("acme", "u-1", "b", 500, 1_000);
+        for now in [1_000, 1_499] {
+            let decision = engine
+                .decide(&policy, "acme", &context(Value::from("u-1")), now, &mut rng)
+                .expect("decided");
+            assert_eq!(
+                (decision.reason, decision.provider_id.as_str()),
+                (Reason::Sticky, "b")
+            );
+        }
+        let later = engine
+            .decide(
+                &policy,
+                "acme",
+                &context(Value::from("u-1")),
+                1_500,
+                &mut rng,
+            )
+            .expect("decided");
+        assert_eq!(later.reason, Reason::Weighted);
+        engine.remember_sticky("acme", "u-9", "b", 0, 1_000);
+        assert_eq!(engine.sticky_sessions(), 1, "a zero TTL imports nothing");
+    }
 }

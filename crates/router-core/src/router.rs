@@ -10,7 +10,7 @@ use rand::Rng;
 use serde::Deserialize;
 
 use crate::breaker::{CallOutcome, Transition};
-use crate::decision::{Decision, DecisionEngine, Reason};
+use crate::decision::{Decision, DecisionEngine, Reason, StickyMapping};
 use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
 use crate::policy::PolicyStore;
 use crate::reply::{encode_error, encode_success, ReplyContext};
@@ -74,6 +74,9 @@ pub struct Handled {
     pub reply: Vec<u8>,
     /// The outcome.
     pub outcome: Outcome,
+    /// The sticky mapping this request recorded (a weighted draw for a session), set only
+    /// when the router exports mappings ([`Router::with_sticky_export`]); `None` otherwise.
+    pub sticky: Option<StickyMapping>,
 }
 
 /// A feedback message that could not be applied.
@@ -123,6 +126,7 @@ pub struct Router {
     policies: PolicyStore,
     engine: DecisionEngine,
     idempotency: Mutex<TtlMap<String, Decision>>,
+    export_sticky: bool,
 }
 
 impl Router {
@@ -133,7 +137,16 @@ impl Router {
             idempotency: Mutex::new(TtlMap::new(settings.idempotency_capacity)),
             policies: PolicyStore::new(),
             settings,
+            export_sticky: false,
         }
+    }
+
+    /// With `export` true, [`Handled::sticky`] carries each sticky mapping a decision records,
+    /// so that the caller can share it with other routers. Off by default: nothing extra is
+    /// built on the request path.
+    pub fn with_sticky_export(mut self, export: bool) -> Self {
+        self.export_sticky = export;
+        self
     }
 
     /// The policy store (load, reload, upsert).
@@ -201,6 +214,7 @@ impl Router {
                         reason: first.reason,
                         replayed: true,
                     },
+                    sticky: None,
                 };
             }
         }
@@ -218,11 +232,15 @@ impl Router {
             return rejected(&rejection, context, tenant());
         };
 
-        match self
-            .engine
-            .decide(&policy, &request.tenant_id, &request.context, now_ms, rng)
-        {
-            Ok(decision) => {
+        match self.engine.decide_exporting(
+            &policy,
+            &request.tenant_id,
+            &request.context,
+            now_ms,
+            rng,
+            self.export_sticky,
+        ) {
+            Ok((decision, sticky)) => {
                 let reply = encode_success(&decision, context, false);
                 let reason = decision.reason;
                 if let Some(key) = idempotency_key {
@@ -237,6 +255,7 @@ impl Router {
                         reason,
                         replayed: false,
                     },
+                    sticky,
                 }
             }
             Err(rejection) => rejected(&rejection, context, tenant()),
@@ -320,5 +339,6 @@ fn rejected(
             tenant_id,
             message: rejection.message.clone(),
         },
+        sticky: None,
     }
 }
