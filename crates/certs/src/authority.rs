@@ -57,6 +57,9 @@ pub enum Usage {
     Server,
     /// EKU clientAuth (nats-server with `verify: true` requires it on client certificates).
     Client,
+    /// EKU serverAuth and clientAuth: a cluster node's certificate, which serves clients and
+    /// routes and also dials routes to its peers (mutual TLS between nodes).
+    ServerAndClient,
 }
 
 /// Everything that describes a leaf certificate to issue.
@@ -80,6 +83,15 @@ impl LeafSpec {
             sans: sans.iter().map(|s| (*s).to_owned()).collect(),
             usage: Usage::Server,
             validity,
+        }
+    }
+
+    /// A cluster node certificate (EKU serverAuth and clientAuth) for the given names (the
+    /// first one is also the common name).
+    pub fn node(sans: &[&str], validity: Validity) -> Self {
+        Self {
+            usage: Usage::ServerAndClient,
+            ..Self::server(sans, validity)
         }
     }
 
@@ -225,6 +237,16 @@ impl Authority {
                 params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
                 params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
             }
+            Usage::ServerAndClient => {
+                params.key_usages = vec![
+                    KeyUsagePurpose::DigitalSignature,
+                    KeyUsagePurpose::KeyEncipherment,
+                ];
+                params.extended_key_usages = vec![
+                    ExtendedKeyUsagePurpose::ServerAuth,
+                    ExtendedKeyUsagePurpose::ClientAuth,
+                ];
+            }
         }
         let cert = params
             .signed_by(&key, &self.issuer)
@@ -256,4 +278,21 @@ fn subject(common_name: &str) -> DistinguishedName {
     dn.push(DnType::OrganizationName, ORGANIZATION);
     dn.push(DnType::CommonName, common_name);
     dn
+}
+
+#[cfg(test)]
+mod node_tests {
+    use super::*;
+
+    #[test]
+    fn a_node_certificate_serves_and_dials() -> Result<()> {
+        let validity = Validity::days_from_now(10)?;
+        let ca = Authority::generate("test CA", validity)?;
+        let issued = ca.issue(&LeafSpec::node(&["localhost", "127.0.0.1"], validity))?;
+        let der = cert_der_from_pem(&issued.cert_pem, "node")?;
+        let info = crate::inspect::describe(&der, "node")?;
+        assert!(info.server_auth && info.client_auth);
+        assert!(info.sans.contains("127.0.0.1") && info.sans.contains("localhost"));
+        Ok(())
+    }
 }

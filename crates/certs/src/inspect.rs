@@ -239,6 +239,12 @@ pub fn check_leaf(
         Usage::Client if !info.client_auth => {
             return Verdict::Renew(Renewal::MissingUsage("clientAuth"))
         }
+        Usage::ServerAndClient if !info.server_auth => {
+            return Verdict::Renew(Renewal::MissingUsage("serverAuth"))
+        }
+        Usage::ServerAndClient if !info.client_auth => {
+            return Verdict::Renew(Renewal::MissingUsage("clientAuth"))
+        }
         _ => {}
     }
     judge_key_and_time(&info, key, renew_before, now)
