@@ -10,11 +10,11 @@ use tokio::sync::watch;
 
 use router_core::{BackpressureMonitor, Router, RouterSettings};
 
-use crate::config::{Config, Subjects};
+use crate::config::{Config, PolicySource, StickyStore, Subjects};
 use crate::http;
 use crate::metrics::Metrics;
 use crate::service::{self, Shared};
-use crate::{dlq, nats, tls};
+use crate::{dlq, kv_policies, nats, sticky_sync, tls};
 
 /// A start-up failure caused by configuration (exit code 2) rather than by the environment.
 #[derive(Debug, thiserror::Error)]
@@ -38,13 +38,23 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
         idempotency_capacity: config.router.idempotency_capacity,
         idempotency_ttl_ms: config.router.idempotency_ttl_seconds.saturating_mul(1000),
         ..RouterSettings::default()
-    });
-    load_policies(&router, &config, &metrics).map_err(ConfigError)?;
+    })
+    .with_sticky_export(config.router.sticky_store == StickyStore::Kv);
+    let from_kv = config.router.policy_source == PolicySource::Kv;
+    if from_kv {
+        tracing::info!("policies come from the key-value bucket router_policies");
+    } else {
+        load_policies(&router, &config, &metrics).map_err(ConfigError)?;
+    }
     if check_only {
+        let source = if from_kv {
+            "the key-value bucket router_policies (read at start)".to_owned()
+        } else {
+            config.router.policy_dir.display().to_string()
+        };
         println!(
-            "configuration ok: {} policies from {}, NATS {}{}",
+            "configuration ok: {} policies from {source}, NATS {}{}",
             router.policies().snapshot().len(),
-            config.router.policy_dir.display(),
             config.nats.url,
             if config.uses_tls() { " (TLS)" } else { "" }
         );
@@ -68,6 +78,11 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
         dlq::ensure_stream(&client, &subjects.dlq).await;
     }
 
+    let sticky_channel = (config.router.sticky_store == StickyStore::Kv).then(sticky_sync::channel);
+    let (sticky_sync, sticky_mappings) = match sticky_channel {
+        Some(channel) => (Some(channel.sync), Some(channel.mappings)),
+        None => (None, None),
+    };
     let shared = Arc::new(Shared {
         router,
         monitor: BackpressureMonitor::new(
@@ -81,8 +96,28 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
         connections: vec![client.clone(), decide_client.clone()],
         taken: AtomicU64::new(0),
         inflight: AtomicU64::new(0),
+        sticky_sync,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+
+    let replicas = config.router.kv_replicas;
+    let kv_policy_task = from_kv.then(|| {
+        tokio::spawn(kv_policies::run(
+            client.clone(),
+            shared.clone(),
+            replicas,
+            stop_rx.clone(),
+        ))
+    });
+    let sticky_task = sticky_mappings.map(|mappings| {
+        tokio::spawn(sticky_sync::run(
+            client.clone(),
+            shared.clone(),
+            mappings,
+            replicas,
+            stop_rx.clone(),
+        ))
+    });
 
     let (bound, http_server) =
         http::bind(config.http.metrics_addr, shared.clone(), stop_rx.clone()).await?;
@@ -119,6 +154,9 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), supervisor).await;
+    for task in [kv_policy_task, sticky_task].into_iter().flatten() {
+        let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+    }
     if let Err(err) = client.flush().await {
         tracing::warn!(%err, "final flush failed");
     }
@@ -170,6 +208,12 @@ async fn handle_signals(
 }
 
 fn reload(shared: &Shared, config: &Config) {
+    if config.router.policy_source == PolicySource::Kv {
+        tracing::info!(
+            "SIGHUP ignored: policies come from the key-value bucket and apply as they change"
+        );
+        return;
+    }
     match shared.router.policies().load_dir(&config.router.policy_dir) {
         Ok(report) => {
             for error in &report.errors {

@@ -75,6 +75,20 @@ pub struct Cli {
     /// Log filter, e.g. `info` or `router=debug`.
     #[arg(long, env = "ROUTER_LOG")]
     pub log_level: Option<String>,
+    /// Where policies come from: `dir` (the policy directory) or `kv` (the JetStream bucket
+    /// `router_policies`, watched for changes).
+    #[arg(long, env = "ROUTER_POLICY_SOURCE")]
+    pub policy_source: Option<PolicySource>,
+    /// Where sticky sessions live: `memory` (this router only) or `kv` (shared with every
+    /// router through the JetStream bucket `router_sticky`, cached locally).
+    #[arg(long, env = "ROUTER_STICKY_STORE")]
+    pub sticky_store: Option<StickyStore>,
+    /// Replicas of the buckets when this router has to create them (3 on a 3-node cluster).
+    #[arg(long, env = "ROUTER_KV_REPLICAS")]
+    pub kv_replicas: Option<usize>,
+    /// Connection name prefix shown by nats-server (`<name>-control`, `<name>-decide`).
+    #[arg(long, env = "ROUTER_NATS_NAME")]
+    pub nats_name: Option<String>,
     /// Check the configuration, certificates and policies, print a summary and exit.
     #[arg(long)]
     pub check: bool,
@@ -88,6 +102,28 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// Where policies come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicySource {
+    /// `<policy_dir>/<tenant>/<policy>.json`, reloaded on SIGHUP.
+    #[default]
+    Dir,
+    /// The JetStream key-value bucket `router_policies`, watched.
+    Kv,
+}
+
+/// Where sticky sessions live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StickyStore {
+    /// In this router's memory only.
+    #[default]
+    Memory,
+    /// Shared through the JetStream key-value bucket `router_sticky`, cached in memory.
+    Kv,
 }
 
 /// The router's effective configuration.
@@ -147,6 +183,12 @@ pub struct RouterConfig {
     pub idempotency_ttl_seconds: u64,
     /// Longest time to finish in-flight requests at shutdown, in seconds.
     pub drain_timeout_seconds: u64,
+    /// Where policies come from (`dir` or `kv`).
+    pub policy_source: PolicySource,
+    /// Where sticky sessions live (`memory` or `kv`).
+    pub sticky_store: StickyStore,
+    /// Replicas of a bucket this router creates (when it does not exist yet).
+    pub kv_replicas: usize,
 }
 
 /// `[backpressure]`
@@ -206,6 +248,9 @@ impl Default for RouterConfig {
             idempotency_capacity: 100_000,
             idempotency_ttl_seconds: 600,
             drain_timeout_seconds: 10,
+            policy_source: PolicySource::Dir,
+            sticky_store: StickyStore::Memory,
+            kv_replicas: 1,
         }
     }
 }
@@ -292,6 +337,10 @@ impl Config {
         set(&mut self.router.concurrency, &cli.concurrency);
         set(&mut self.router.allowed_tenants, &cli.allowed_tenants);
         set(&mut self.router.dlq_enabled, &cli.dlq_enabled);
+        set(&mut self.router.policy_source, &cli.policy_source);
+        set(&mut self.router.sticky_store, &cli.sticky_store);
+        set(&mut self.router.kv_replicas, &cli.kv_replicas);
+        set(&mut self.nats.name, &cli.nats_name);
         set(&mut self.backpressure.queue_overload, &cli.queue_overload);
         set(
             &mut self.backpressure.inflight_overload,
@@ -323,7 +372,13 @@ impl Config {
                 bail!("TLS file {} does not exist", path.display());
             }
         }
-        if !self.router.policy_dir.is_dir() {
+        if !(1..=5).contains(&self.router.kv_replicas) {
+            bail!("router.kv_replicas must be from 1 to 5");
+        }
+        if self.nats.name.trim().is_empty() {
+            bail!("nats.name is empty");
+        }
+        if self.router.policy_source == PolicySource::Dir && !self.router.policy_dir.is_dir() {
             bail!(
                 "policy directory {} does not exist",
                 self.router.policy_dir.display()

@@ -5,12 +5,15 @@
 //! against a TLS-only server).
 
 mod app;
+mod buckets;
 mod config;
 mod dlq;
 mod http;
+mod kv_policies;
 mod metrics;
 mod nats;
 mod service;
+mod sticky_sync;
 mod tls;
 
 use std::process::ExitCode;

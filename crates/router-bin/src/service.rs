@@ -40,6 +40,8 @@ pub struct Shared {
     pub taken: AtomicU64,
     /// Being processed.
     pub inflight: AtomicU64,
+    /// Shares new sticky mappings with other routers (`sticky_store = "kv"`).
+    pub sticky_sync: Option<crate::sticky_sync::StickySync>,
 }
 
 /// Current time in epoch milliseconds.
@@ -210,6 +212,7 @@ async fn handle_decide(client: &Client, shared: &Shared, message: Message, recei
             shared.router.internal_error(&message.payload)
         })
     };
+    crate::sticky_sync::offer(&shared.sticky_sync, &handled);
     let reply_to = match &message.reply {
         Some(reply) => reply.clone(),
         None => shared.subjects.decide_reply.clone().into(),

@@ -1,0 +1,232 @@
+//! Policies from the JetStream key-value bucket `router_policies` (`policy_source = "kv"`).
+//!
+//! At start the watcher reads the bucket's current contents (one entry per key), builds a
+//! whole policy set and swaps it in at once: until then the store is empty and `/readyz`
+//! says not ready, so a router never serves half a snapshot. Afterwards every change is
+//! applied as it arrives, one atomic upsert or removal per key. A value that cannot be read
+//! or fails validation is logged and counted (`router_policy_kv_updates_total{result=
+//! "rejected"}`), and the policy already served for that key stays. If the watch breaks, it
+//! resumes after the last revision applied, so no change is skipped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::kv::{self, Operation};
+use async_nats::Client;
+use futures::StreamExt;
+use metrics::Counter;
+use tokio::sync::watch;
+
+use router_core::policy::PolicySet;
+
+use crate::buckets;
+use crate::service::Shared;
+
+/// How long to wait for the first entry before asking the bucket whether it is empty.
+const SNAPSHOT_PROBE: Duration = Duration::from_secs(1);
+/// Pause before opening the bucket or the watch again after a failure.
+const RETRY_DELAY: Duration = Duration::from_millis(500);
+
+struct Counters {
+    applied: Counter,
+    removed: Counter,
+    rejected: Counter,
+}
+
+impl Counters {
+    fn register() -> Self {
+        metrics::describe_counter!(
+            "router_policy_kv_updates_total",
+            "Policy changes read from the router_policies bucket, by result"
+        );
+        Counters {
+            applied: metrics::counter!("router_policy_kv_updates_total", "result" => "applied"),
+            removed: metrics::counter!("router_policy_kv_updates_total", "result" => "removed"),
+            rejected: metrics::counter!("router_policy_kv_updates_total", "result" => "rejected"),
+        }
+    }
+}
+
+/// Watches the policy bucket until `shutdown` flips. Never returns an error: a failure to
+/// reach the bucket is logged and retried, and the policies already served stay.
+pub async fn run(
+    client: Client,
+    shared: Arc<Shared>,
+    replicas: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let counters = Counters::register();
+    let js = async_nats::jetstream::new(client);
+    let store = loop {
+        match buckets::open(&js, buckets::policy_bucket(replicas)).await {
+            Ok(store) => break store,
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "policy bucket not reachable yet; retrying")
+            }
+        }
+        if sleep_or_stop(&mut shutdown, RETRY_DELAY).await {
+            return;
+        }
+    };
+    let mut last_revision = loop {
+        match load_snapshot(&store, &shared, &counters).await {
+            Ok(revision) => break revision,
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "cannot read the policy bucket; retrying")
+            }
+        }
+        if sleep_or_stop(&mut shutdown, RETRY_DELAY).await {
+            return;
+        }
+    };
+    loop {
+        let mut watch = match store.watch_all_from_revision(last_revision + 1).await {
+            Ok(watch) => watch,
+            Err(err) => {
+                tracing::warn!(%err, "cannot watch the policy bucket; retrying");
+                if sleep_or_stop(&mut shutdown, RETRY_DELAY).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        loop {
+            let entry = tokio::select! {
+                _ = shutdown.changed() => return,
+                entry = watch.next() => entry,
+            };
+            match entry {
+                Some(Ok(entry)) => {
+                    last_revision = last_revision.max(entry.revision);
+                    apply(&shared, &counters, &entry);
+                }
+                Some(Err(err)) => {
+                    tracing::warn!(%err, "policy bucket watch failed; resuming");
+                    break;
+                }
+                None => {
+                    tracing::warn!("policy bucket watch ended; resuming");
+                    break;
+                }
+            }
+        }
+        if sleep_or_stop(&mut shutdown, RETRY_DELAY).await {
+            return;
+        }
+    }
+}
+
+/// Reads the current value of every key, swaps the whole set in, and returns the highest
+/// revision seen (where the live watch resumes).
+async fn load_snapshot(
+    store: &kv::Store,
+    shared: &Shared,
+    counters: &Counters,
+) -> anyhow::Result<u64> {
+    let mut set = PolicySet::default();
+    let mut last_revision = 0;
+    let mut refused = 0usize;
+    let mut watch = store.watch_with_history(">").await?;
+    loop {
+        let entry = match tokio::time::timeout(SNAPSHOT_PROBE, watch.next()).await {
+            Ok(Some(entry)) => entry?,
+            Ok(None) => anyhow::bail!("the watch ended during the snapshot"),
+            Err(_) => {
+                // Nothing yet: an empty bucket delivers nothing at all.
+                let state = store.status().await?.info.state;
+                if state.messages == 0 || state.last_sequence <= last_revision {
+                    break;
+                }
+                continue;
+            }
+        };
+        last_revision = last_revision.max(entry.revision);
+        let Some((tenant, policy_id)) = buckets::parse_policy_key(&entry.key) else {
+            counters.rejected.increment(1);
+            refused += 1;
+            tracing::error!(key = %entry.key, "policy bucket key is not <tenant>.<policy>; ignored");
+            if entry.delta == 0 {
+                break;
+            }
+            continue;
+        };
+        match entry.operation {
+            Operation::Put => match buckets::parse_policy(&entry.value, tenant, policy_id) {
+                Ok(policy) => set.insert(policy),
+                Err(reason) => {
+                    counters.rejected.increment(1);
+                    refused += 1;
+                    tracing::error!(key = %entry.key, %reason, "policy in the bucket refused");
+                }
+            },
+            Operation::Delete | Operation::Purge => {
+                set.remove(tenant, policy_id);
+            }
+        }
+        if entry.delta == 0 {
+            break;
+        }
+    }
+    let loaded = set.len();
+    shared.router.policies().replace(set);
+    shared.metrics.policies_loaded.set(loaded as f64);
+    counters.applied.increment(loaded as u64);
+    tracing::info!(
+        loaded,
+        refused,
+        revision = last_revision,
+        bucket = buckets::POLICY_BUCKET,
+        "policies loaded from the key-value bucket"
+    );
+    if loaded == 0 {
+        tracing::warn!("the policy bucket holds no valid policy: not ready until one is put");
+    }
+    Ok(last_revision)
+}
+
+/// Applies one live change atomically; a refused value keeps the policy already served.
+fn apply(shared: &Shared, counters: &Counters, entry: &kv::Entry) {
+    let Some((tenant, policy_id)) = buckets::parse_policy_key(&entry.key) else {
+        counters.rejected.increment(1);
+        tracing::error!(key = %entry.key, "policy bucket key is not <tenant>.<policy>; ignored");
+        return;
+    };
+    let policies = shared.router.policies();
+    match entry.operation {
+        Operation::Put => match buckets::parse_policy(&entry.value, tenant, policy_id) {
+            Ok(policy) => {
+                policies.upsert(policy);
+                counters.applied.increment(1);
+                tracing::info!(
+                    tenant,
+                    policy = policy_id,
+                    revision = entry.revision,
+                    "policy updated from the bucket"
+                );
+            }
+            Err(reason) => {
+                counters.rejected.increment(1);
+                let kept = policies.get(tenant, policy_id).is_some();
+                tracing::error!(tenant, policy = policy_id, revision = entry.revision, %reason, kept_previous = kept, "policy in the bucket refused");
+            }
+        },
+        Operation::Delete | Operation::Purge => {
+            if policies.remove(tenant, policy_id) {
+                counters.removed.increment(1);
+                tracing::info!(tenant, policy = policy_id, "policy removed from the bucket");
+            }
+        }
+    }
+    shared
+        .metrics
+        .policies_loaded
+        .set(policies.snapshot().len() as f64);
+}
+
+/// Sleeps for `delay`; true when shutdown was asked for meanwhile.
+pub async fn sleep_or_stop(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
+    tokio::select! {
+        _ = shutdown.changed() => true,
+        _ = tokio::time::sleep(delay) => *shutdown.borrow(),
+    }
+}
