@@ -7,11 +7,13 @@
 mod bench_cmd;
 mod certs_cmd;
 mod ci;
+mod cluster_cmd;
 mod freeze_check;
 mod heavy;
 mod nats_cmd;
 mod paths;
 mod perf_gate;
+mod policy_cmd;
 mod validate_tls;
 
 use std::process::ExitCode;
@@ -36,6 +38,14 @@ enum Command {
     NatsStatus(nats_cmd::StatusArgs),
     /// Stop the nats-server started by nats-start.
     NatsStop(nats_cmd::StopArgs),
+    /// Start a nats-server cluster with JetStream (and the router buckets) on loopback.
+    ClusterStart(cluster_cmd::StartArgs),
+    /// Show each cluster node: process, health, routes, JetStream meta leader.
+    ClusterStatus(cluster_cmd::RecordArgs),
+    /// Stop the cluster started by cluster-start.
+    ClusterStop(cluster_cmd::RecordArgs),
+    /// Policies in the JetStream bucket router_policies: put, get, list, delete, validate.
+    Policy(policy_cmd::Args),
     /// Positive and negative mutual-TLS cases against a real server.
     ValidateTls(validate_tls::Args),
     /// NATS (TLS) + router + load: candidate JSON and Markdown summary.
@@ -57,6 +67,10 @@ fn main() -> ExitCode {
         Command::NatsStart(args) => nats_cmd::start(args),
         Command::NatsStatus(args) => nats_cmd::status(args),
         Command::NatsStop(args) => nats_cmd::stop(args),
+        Command::ClusterStart(args) => cluster_cmd::start(args),
+        Command::ClusterStatus(args) => cluster_cmd::status(args),
+        Command::ClusterStop(args) => cluster_cmd::stop(args),
+        Command::Policy(args) => policy_cmd::run(args),
         Command::ValidateTls(args) => validate_tls::run(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::PerfGate(args) => perf_gate::run(args),
