@@ -56,7 +56,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let counters = Counters::register();
-    let js = async_nats::jetstream::new(client);
+    let js = crate::kv_policies::jetstream(client);
     let store = loop {
         match buckets::open(&js, buckets::policy_bucket(replicas)).await {
             Ok(store) => break store,
@@ -90,10 +90,18 @@ pub async fn run(
                 continue;
             }
         };
+        let mut lag = LagCheck::new();
         loop {
             let entry = tokio::select! {
                 _ = shutdown.changed() => return,
                 entry = watch.next() => entry,
+                _ = lag.tick() => {
+                    if lag.stalled(&store, last_revision).await {
+                        tracing::warn!(revision = last_revision, "policy bucket watch fell behind; resuming");
+                        break;
+                    }
+                    continue;
+                }
             };
             match entry {
                 Some(Ok(entry)) => {
@@ -133,8 +141,8 @@ async fn load_snapshot(
             Ok(None) => anyhow::bail!("the watch ended during the snapshot"),
             Err(_) => {
                 // Nothing yet: an empty bucket delivers nothing at all.
-                let state = store.status().await?.info.state;
-                if state.messages == 0 || state.last_sequence <= last_revision {
+                let (messages, last) = bucket_state(store).await?;
+                if messages == 0 || last <= last_revision {
                     break;
                 }
                 continue;
@@ -221,6 +229,73 @@ fn apply(shared: &Shared, counters: &Counters, entry: &kv::Entry) {
         .metrics
         .policies_loaded
         .set(policies.snapshot().len() as f64);
+}
+
+/// How often a watch compares what it has seen with the bucket's last revision.
+const LAG_CHECK_PERIOD: Duration = Duration::from_secs(1);
+
+/// Detects a watch that silently stopped delivering: when the node holding its consumer
+/// dies, the client only notices after missed heartbeats (many seconds). Once a second the
+/// bucket's last revision is read; a watch that one period later has still not reached the
+/// revision read before is stalled, and is resumed from the last revision it applied.
+pub struct LagCheck {
+    interval: tokio::time::Interval,
+    /// The bucket's last revision at the previous check, when the watch was behind it.
+    target: Option<u64>,
+}
+
+impl LagCheck {
+    /// A check whose first tick is one period from now.
+    pub fn new() -> Self {
+        let start = tokio::time::Instant::now() + LAG_CHECK_PERIOD;
+        let mut interval = tokio::time::interval_at(start, LAG_CHECK_PERIOD);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        LagCheck {
+            interval,
+            target: None,
+        }
+    }
+
+    /// The next check time.
+    pub async fn tick(&mut self) {
+        self.interval.tick().await;
+    }
+
+    /// True when the watch, having applied up to `seen`, has not reached in a whole period
+    /// the revision the bucket had at the previous check.
+    pub async fn stalled(&mut self, store: &kv::Store, seen: u64) -> bool {
+        if self.target.is_some_and(|target| seen < target) {
+            self.target = None;
+            return true;
+        }
+        let state = tokio::time::timeout(LAG_CHECK_PERIOD, bucket_state(store)).await;
+        self.target = match state {
+            Ok(Ok((_, last))) => Some(last).filter(|last| *last > seen),
+            // Cannot tell now; the watch's own heartbeats still apply.
+            _ => None,
+        };
+        false
+    }
+}
+
+/// (messages, last revision) of the bucket, asked from the server (`Store::status` only
+/// returns what was known when the bucket was opened).
+async fn bucket_state(store: &kv::Store) -> anyhow::Result<(u64, u64)> {
+    let mut stream = store.stream.clone();
+    let info = stream.info().await?;
+    Ok((info.state.messages, info.state.last_sequence))
+}
+
+/// Longest wait for a JetStream API answer. Shorter than the client's default (10 s): after
+/// a node loss, a request can go unanswered while the bucket elects a new leader, and a
+/// quick retry then gets through seconds earlier.
+const JETSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The JetStream context the bucket tasks use.
+pub fn jetstream(client: Client) -> async_nats::jetstream::Context {
+    async_nats::jetstream::ContextBuilder::new()
+        .timeout(JETSTREAM_TIMEOUT)
+        .build(client)
 }
 
 /// Sleeps for `delay`; true when shutdown was asked for meanwhile.

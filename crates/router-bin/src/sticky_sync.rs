@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::buckets::{self, StickyRecord};
-use crate::kv_policies::sleep_or_stop;
+use crate::kv_policies::{sleep_or_stop, LagCheck};
 use crate::service::{now_ms, Shared};
 
 /// Mappings queued for the writer before new ones are dropped.
@@ -108,7 +108,7 @@ pub async fn run(
         failed: metrics::counter!("router_sticky_kv_total", "result" => "failed"),
         imported: metrics::counter!("router_sticky_kv_total", "result" => "imported"),
     });
-    let js = async_nats::jetstream::new(client);
+    let js = crate::kv_policies::jetstream(client);
     let store = loop {
         match buckets::open(&js, buckets::sticky_bucket(replicas)).await {
             Ok(store) => break store,
@@ -235,30 +235,41 @@ async fn import(
             store.watch_all_from_revision(last_revision + 1).await
         };
         match watch {
-            Ok(mut watch) => loop {
-                let entry = tokio::select! {
-                    _ = shutdown.changed() => return,
-                    entry = watch.next() => entry,
-                };
-                match entry {
-                    Some(Ok(entry)) => {
-                        last_revision = last_revision.max(entry.revision);
-                        if entry.operation != Operation::Put {
+            Ok(mut watch) => {
+                let mut lag = LagCheck::new();
+                loop {
+                    let entry = tokio::select! {
+                        _ = shutdown.changed() => return,
+                        entry = watch.next() => entry,
+                        _ = lag.tick() => {
+                            if lag.stalled(&store, last_revision).await {
+                                tracing::warn!(revision = last_revision, "sticky bucket watch fell behind; resuming");
+                                break;
+                            }
                             continue;
                         }
-                        if let Ok(record) = serde_json::from_slice::<StickyRecord>(&entry.value) {
-                            if remember(&shared, &record, now_ms()) {
-                                counters.imported.increment(1);
+                    };
+                    match entry {
+                        Some(Ok(entry)) => {
+                            last_revision = last_revision.max(entry.revision);
+                            if entry.operation != Operation::Put {
+                                continue;
+                            }
+                            if let Ok(record) = serde_json::from_slice::<StickyRecord>(&entry.value)
+                            {
+                                if remember(&shared, &record, now_ms()) {
+                                    counters.imported.increment(1);
+                                }
                             }
                         }
+                        Some(Err(err)) => {
+                            tracing::warn!(%err, "sticky bucket watch failed; resuming");
+                            break;
+                        }
+                        None => break,
                     }
-                    Some(Err(err)) => {
-                        tracing::warn!(%err, "sticky bucket watch failed; resuming");
-                        break;
-                    }
-                    None => break,
                 }
-            },
+            }
             Err(err) => tracing::warn!(%err, "cannot watch the sticky bucket; retrying"),
         }
         if sleep_or_stop(&mut shutdown, RETRY_DELAY).await {
