@@ -448,7 +448,8 @@ async fn two_thousand_concurrent_requests_are_all_answered() {
 
 #[tokio::test]
 async fn a_body_over_one_mebibyte_is_rejected_before_parsing() {
-    // The server must carry messages larger than the router's 1 MiB limit for this test.
+    // The server must carry messages larger than the router's 1 MiB limit for this test, so
+    // it starts its own (max_payload 4MB) even under `cargo xtask heavy`.
     let server = nats_harness::NatsServer::start(nats_harness::ServerOptions {
         tls: true,
         extra_config: "max_payload: 4MB".into(),

@@ -197,7 +197,8 @@ async fn sigterm_while_requests_are_in_flight_loses_none() {
 
 #[tokio::test]
 async fn answers_again_after_nats_restarts() {
-    let mut server = tls_server();
+    // Owns its server: it restarts NATS, which an external server (heavy) does not allow.
+    let mut server = support::owned_tls_server();
     let dir = policy_dir(&[]);
     let router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
     server.restart().expect("restart nats-server");
@@ -240,7 +241,8 @@ async fn answers_again_after_nats_restarts() {
 
 #[tokio::test]
 async fn readyz_is_not_ready_while_nats_is_down() {
-    let mut server = tls_server();
+    // Owns its server: it stops NATS, which an external server (heavy) does not allow.
+    let mut server = support::owned_tls_server();
     let dir = policy_dir(&[]);
     let router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
     server.stop().expect("stop nats-server");

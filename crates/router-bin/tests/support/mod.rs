@@ -47,8 +47,17 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A started TLS nats-server.
+/// A TLS nats-server: the external one named by `NATS_URL` (with `NATS_CA`, `NATS_CERT`,
+/// `NATS_KEY` and `NATS_MONITOR_PORT`, as `cargo xtask heavy` sets them), else a fresh one on
+/// free ports. Tests sharing an external server run one at a time (`--test-threads=1`), since
+/// every router joins the same decide queue group.
 pub fn tls_server() -> NatsServer {
+    NatsServer::from_env_or_start_tls().expect("start TLS nats-server")
+}
+
+/// A TLS nats-server this test owns, even under `cargo xtask heavy`: for tests that stop or
+/// restart NATS, which an external server does not allow.
+pub fn owned_tls_server() -> NatsServer {
     NatsServer::start_tls().expect("start TLS nats-server")
 }
 
