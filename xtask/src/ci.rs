@@ -130,17 +130,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_step(sh: &Shell, step: &Step) -> anyhow::Result<()> {
-    match step.action {
+    let mut cmd = match step.action {
         Action::Cargo(args) => {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            sh.cmd(cargo).args(args).run()?;
+            sh.cmd(cargo).args(args)
         }
         Action::Xtask(args) => {
             let me = std::env::current_exe().context("could not find the xtask executable")?;
-            sh.cmd(me).args(args).run()?;
+            sh.cmd(me).args(args)
         }
+    };
+    for var in package_env_vars() {
+        cmd = cmd.env_remove(var);
     }
+    cmd.run()?;
     Ok(())
+}
+
+/// The variables `cargo run` (and `cargo test`) set for the package being run —
+/// `CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, `CARGO_BIN_EXE_*`, ... — found in this process's
+/// environment. A cargo started from xtask must not inherit them: build scripts that watch
+/// one (ring's watches `CARGO_MANIFEST_DIR`) would see it change and rebuild half the
+/// dependency tree on every switch between `cargo xtask` and a plain cargo command.
+pub fn package_env_vars() -> Vec<std::ffi::OsString> {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "CARGO_TARGET_TMPDIR",
+    ];
+    const PREFIXES: &[&str] = &["CARGO_PKG_", "CARGO_BIN_EXE_"];
+    std::env::vars_os()
+        .map(|(key, _)| key)
+        .filter(|key| {
+            key.to_str().is_some_and(|key| {
+                EXACT.contains(&key) || PREFIXES.iter().any(|p| key.starts_with(p))
+            })
+        })
+        .collect()
 }
 
 fn describe(step: &Step) -> String {
