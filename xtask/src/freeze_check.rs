@@ -1,12 +1,218 @@
-//! `cargo xtask` subcommand (not implemented yet).
+//! `cargo xtask freeze-check`: is the CP1 freeze intact?
+//!
+//! 1. Every artifact listed in `docs/CP1_FREEZE.md` (table `## Artifacts`) exists: files
+//!    and folders on disk, `cargo xtask …` commands parse (`--help` exits 0); and the
+//!    manifest still lists every artifact of [`manifest::REQUIRED`].
+//! 2. The invariants readable from files: client certificates required by
+//!    `config/nats_tls.conf`, the frozen CP1 baseline and gate policy, the blocking gate job.
+//! 3. `cargo xtask heavy`, `cargo xtask validate-tls`, then a short `cargo xtask bench`
+//!    (`--bench-duration`, 5 s) judged by `cargo xtask perf-gate --candidate`; with
+//!    `--candidate FILE` the gate judges that file instead of a new bench.
+//!
+//! Prints one line per check (check, result, detail); exit 0 when every check that ran
+//! passed, 1 otherwise. `--skip heavy|validate-tls|perf-gate` leaves a run out (CI runs heavy
+//! as a step of its own and skips it here).
 
-use std::process::ExitCode;
+mod child;
+mod invariants;
+mod manifest;
+mod report;
 
-/// Arguments.
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::bail;
+
+use crate::paths;
+use manifest::Artifact;
+use report::Check;
+
+/// The runs that `--skip` can leave out.
+const RUNS: &[&str] = &["heavy", "validate-tls", "perf-gate"];
+
+/// Arguments of `cargo xtask freeze-check`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Exit codes: 0 every check that ran passed, 1 a check failed.")]
+pub struct Args {
+    /// Leave out one of the runs (repeatable): heavy, validate-tls, perf-gate.
+    #[arg(long, value_name = "RUN")]
+    pub skip: Vec<String>,
+    /// Measured window of the short bench the gate judges.
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub bench_duration: String,
+    /// Judge this candidate JSON instead of running a bench.
+    #[arg(long, value_name = "FILE")]
+    pub candidate: Option<PathBuf>,
+}
 
 /// Runs the command.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    for name in &args.skip {
+        if !RUNS.contains(&name.as_str()) {
+            bail!(
+                "unknown run {name:?} in --skip; runs are: {}",
+                RUNS.join(", ")
+            );
+        }
+    }
+    let root = paths::project_root();
+    let mut checks = artifact_checks(&root);
+    checks.extend(invariants::check_all(&root));
+    let skipped = |name: &str| args.skip.iter().any(|s| s == name);
+    if RUNS.iter().any(|run| !skipped(run)) {
+        // The file checks now, before runs that take minutes.
+        print!("{}", report::render(&checks));
+        println!();
+    }
+    checks.push(if skipped("heavy") {
+        Check::skipped("heavy", "--skip heavy")
+    } else {
+        run_check("heavy", &["heavy"])
+    });
+    checks.push(if skipped("validate-tls") {
+        Check::skipped("validate-tls", "--skip validate-tls")
+    } else {
+        run_check("validate-tls", &["validate-tls"])
+    });
+    if skipped("perf-gate") {
+        checks.push(Check::skipped("perf-gate", "--skip perf-gate"));
+    } else {
+        checks.extend(perf_checks(&args));
+    }
+
+    println!();
+    println!(
+        "freeze-check: {}",
+        paths::display(&root.join(manifest::MANIFEST))
+    );
+    print!("{}", report::render(&checks));
+    let failed = checks.iter().filter(|c| c.passed == Some(false)).count();
+    let ran = checks.iter().filter(|c| c.passed.is_some()).count();
+    if failed == 0 {
+        println!("freeze-check: PASS ({ran} checks)");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("freeze-check: FAIL: {failed} of {ran} checks failed");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// One check per listed artifact, plus one per required artifact the manifest dropped.
+fn artifact_checks(root: &Path) -> Vec<Check> {
+    let artifacts = match manifest::load(root) {
+        Ok(artifacts) => artifacts,
+        Err(err) => return vec![Check::failed("manifest", format!("{err:#}"))],
+    };
+    let mut checks: Vec<Check> = artifacts.iter().map(|a| artifact_check(root, a)).collect();
+    let labels: Vec<String> = artifacts.iter().map(Artifact::label).collect();
+    for required in manifest::REQUIRED {
+        if !labels.iter().any(|l| l == required) {
+            checks.push(Check::failed(
+                format!("listed {required}"),
+                format!(
+                    "{} no longer lists it: add its row back",
+                    manifest::MANIFEST
+                ),
+            ));
+        }
+    }
+    checks
+}
+
+fn artifact_check(root: &Path, artifact: &Artifact) -> Check {
+    let name = format!("artifact {}", artifact.label());
+    match artifact {
+        Artifact::Path(path) => match std::fs::metadata(root.join(path)) {
+            Ok(meta) if meta.is_dir() => Check::ok(name, "folder"),
+            Ok(meta) => Check::ok(name, format!("file, {} bytes", meta.len())),
+            Err(_) => Check::failed(name, "missing: restore it from git or fix the manifest"),
+        },
+        Artifact::Command(args) => match parses(args) {
+            Ok(()) => Check::ok(name, "command parses (--help)"),
+            Err(why) => Check::failed(name, why),
+        },
+    }
+}
+
+/// `xtask <args> --help` exits 0: the subcommand and its options exist.
+fn parses(args: &[String]) -> Result<(), String> {
+    let me = std::env::current_exe().map_err(|e| format!("cannot find xtask: {e}"))?;
+    let output = Command::new(me)
+        .args(args)
+        .arg("--help")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run xtask: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(format!(
+            "does not parse: {}",
+            stderr.lines().next().unwrap_or("no message")
+        ))
+    }
+}
+
+/// Runs `cargo xtask <args>` as a check: passed when it exits 0.
+fn run_check(name: &str, args: &[&str]) -> Check {
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    match child::xtask(&args) {
+        Ok(ran) => {
+            let detail = format!(
+                "{} ({:.0} s)",
+                if ran.last_line.is_empty() {
+                    "no output"
+                } else {
+                    &ran.last_line
+                },
+                ran.elapsed.as_secs_f64()
+            );
+            if ran.code == Some(0) {
+                Check::ok(name, detail)
+            } else {
+                let code = ran
+                    .code
+                    .map_or("a signal".to_owned(), |c| format!("exit {c}"));
+                Check::failed(name, format!("{code}: {detail}"))
+            }
+        }
+        Err(err) => Check::failed(name, format!("{err:#}")),
+    }
+}
+
+/// The short bench (unless `--candidate`), then the gate on its candidate.
+fn perf_checks(args: &Args) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let candidate = match &args.candidate {
+        Some(path) => paths::absolute(path),
+        None => {
+            let out = paths::artifacts_dir().join(format!("perf_{}.json", paths::file_stamp()));
+            let bench = run_check(
+                "bench",
+                &[
+                    "bench",
+                    "--duration",
+                    &args.bench_duration,
+                    "--out",
+                    &out.to_string_lossy(),
+                ],
+            );
+            let ok = bench.passed == Some(true);
+            checks.push(bench);
+            if !ok && !out.is_file() {
+                checks.push(Check::failed(
+                    "perf-gate",
+                    "no candidate: the bench wrote none",
+                ));
+                return checks;
+            }
+            out
+        }
+    };
+    checks.push(run_check(
+        "perf-gate",
+        &["perf-gate", "--candidate", &candidate.to_string_lossy()],
+    ));
+    checks
 }

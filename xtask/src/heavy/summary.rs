@@ -52,7 +52,7 @@ pub fn render(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<width$}  {:<11}  {:<28}  {:>8}",
+        "{:<width$}  {:<11}  {:<30}  {:>8}",
         "suite", "result", "tests", "duration"
     );
     for row in rows {
@@ -71,7 +71,7 @@ pub fn render(rows: &[Row]) -> String {
             .map_or_else(|| "-".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()));
         let _ = writeln!(
             out,
-            "{:<width$}  {:<11}  {:<28}  {:>8}",
+            "{:<width$}  {:<11}  {:<30}  {:>8}",
             row.suite,
             row.verdict.label(),
             tests,
