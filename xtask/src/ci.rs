@@ -48,7 +48,6 @@ const fn cargo(name: &'static str, args: &'static [&'static str]) -> Step {
     }
 }
 
-#[allow(dead_code)] // used as soon as a step runs another xtask command
 const fn xtask(name: &'static str, args: &'static [&'static str]) -> Step {
     Step {
         name,
@@ -71,7 +70,13 @@ fn steps() -> Vec<Step> {
                 "warnings",
             ],
         ),
+        // The docs test also runs in `test`; alone first, it fails fast on a stale doc.
+        cargo("docs", &["test", "-p", "xtask", "--test", "docs"]),
         cargo("test", &["test", "--workspace", "--no-fail-fast"]),
+        // The router-bin suites again, against one external TLS nats-server.
+        xtask("heavy", &["heavy"]),
+        // Artifacts, invariants, validate-tls, a short bench and the perf gate.
+        xtask("freeze-check", &["freeze-check", "--skip", "heavy"]),
     ]
 }
 
@@ -135,16 +140,24 @@ fn run_step(sh: &Shell, step: &Step) -> anyhow::Result<()> {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             sh.cmd(cargo).args(args)
         }
-        Action::Xtask(args) => {
-            let me = std::env::current_exe().context("could not find the xtask executable")?;
-            sh.cmd(me).args(args)
-        }
+        Action::Xtask(args) => sh.cmd(self_exe()?).args(args),
     };
     for var in package_env_vars() {
         cmd = cmd.env_remove(var);
     }
     cmd.run()?;
     Ok(())
+}
+
+/// This xtask executable, to run it again as a child. On Linux `/proc/self/exe`, which keeps
+/// working when cargo replaces `target/debug/xtask` meanwhile (`cargo test --workspace`
+/// rebuilds it with the workspace's features while `ci` runs).
+pub fn self_exe() -> anyhow::Result<std::path::PathBuf> {
+    let proc_exe = std::path::Path::new("/proc/self/exe");
+    if proc_exe.exists() {
+        return Ok(proc_exe.to_path_buf());
+    }
+    std::env::current_exe().context("could not find the xtask executable; run `cargo xtask` again")
 }
 
 /// The variables `cargo run` (and `cargo test`) set for the package being run —

@@ -136,7 +136,7 @@ fn artifact_check(root: &Path, artifact: &Artifact) -> Check {
 
 /// `xtask <args> --help` exits 0: the subcommand and its options exist.
 fn parses(args: &[String]) -> Result<(), String> {
-    let me = std::env::current_exe().map_err(|e| format!("cannot find xtask: {e}"))?;
+    let me = crate::ci::self_exe().map_err(|e| format!("{e:#}"))?;
     let output = Command::new(me)
         .args(args)
         .arg("--help")

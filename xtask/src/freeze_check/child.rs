@@ -20,8 +20,7 @@ pub struct Ran {
 
 /// Runs `xtask <args>` (this same executable), echoing its stdout line by line.
 pub fn xtask(args: &[String]) -> anyhow::Result<Ran> {
-    let me = std::env::current_exe()
-        .context("could not find the xtask executable; run through `cargo xtask`")?;
+    let me = crate::ci::self_exe()?;
     let started = Instant::now();
     println!("==> freeze-check: cargo xtask {}", args.join(" "));
     let mut command = Command::new(&me);
