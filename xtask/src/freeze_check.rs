@@ -67,7 +67,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     checks.push(if skipped("heavy") {
         Check::skipped("heavy", "--skip heavy")
     } else {
-        run_check("heavy", &["heavy"])
+        // One retry, as in CI (see ci.rs): a retried suite shows in heavy's summary line.
+        run_check("heavy", &["heavy", "--retries", "1"])
     });
     checks.push(if skipped("validate-tls") {
         Check::skipped("validate-tls", "--skip validate-tls")

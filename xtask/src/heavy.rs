@@ -14,7 +14,8 @@
 //!    success, failure, or a signal (Ctrl-C, SIGTERM, SIGHUP stop the running `cargo test`
 //!    with its process tree first).
 //! 5. Prints the table suite / result / tests / duration. Everything goes to
-//!    `_artifacts/heavy_<timestamp>.log`.
+//!    `_artifacts/heavy_<timestamp>.log`. With `--retries N` a failed suite runs again, up to
+//!    N times; one that then passes shows as `flaky` and counts as passed.
 //!
 //! The hidden flag `--allow-unknown-suite` passes a name that is not a suite on to
 //! `cargo test`, which then fails: the cleanup test uses it to make a suite fail on purpose.
@@ -50,6 +51,10 @@ pub struct Args {
     /// Run only this suite (repeatable): a file name in crates/router-bin/tests/ without `.rs`.
     #[arg(long, value_name = "NAME")]
     pub suite: Vec<String>,
+    /// Run a failed suite again, up to N times; one that then passes counts as passed and
+    /// shows as `flaky` in the table.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
     /// List the suites and exit.
     #[arg(long)]
     pub list: bool,
@@ -79,16 +84,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut log = Log::create(&log_path)?;
     println!("heavy: log {}", paths::display(&log_path));
 
-    let (rows, stopped_clean) = run_suites(&root, &known, &selected, &mut log);
+    let (rows, stopped_clean) = run_suites(&root, &known, &selected, args.retries, &mut log);
     let table = summary::render(&rows);
     println!();
     print!("{table}");
     log.line("");
     log.line(&table);
 
-    let passed = rows.iter().filter(|r| r.verdict == Verdict::Passed).count();
+    let flaky: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Flaky)
+        .map(|r| r.suite.as_str())
+        .collect();
+    let passed = rows.iter().filter(|r| r.verdict.passed()).count();
+    let flaky_note = if flaky.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} flaky: passed on a retry)", flaky.join(", "))
+    };
     let line = format!(
-        "heavy: {passed} of {} suites passed; log {}",
+        "heavy: {passed} of {} suites passed{flaky_note}; log {}",
         rows.len(),
         paths::display(&log_path)
     );
@@ -110,6 +125,7 @@ fn run_suites(
     root: &Path,
     known: &[String],
     selected: &[String],
+    retries: u32,
     log: &mut Log,
 ) -> (Vec<Row>, bool) {
     let mut rows: Vec<Row> = selected
@@ -140,7 +156,15 @@ fn run_suites(
         if interrupt::interrupted() {
             break;
         }
-        run_one(root, row, &envs, log);
+        for attempt in 0..=retries {
+            if attempt > 0 {
+                println!("heavy: suite {}: retry {attempt} of {retries}", row.suite);
+            }
+            run_one(root, row, &envs, log);
+            if row.verdict != Verdict::Failed || interrupt::interrupted() {
+                break;
+            }
+        }
     }
     match stop_server(&mut server, log) {
         Ok(()) => (rows, true),
@@ -229,12 +253,16 @@ fn run_one(root: &Path, row: &mut Row, envs: &[(&str, String)], log: &mut Log) {
     .map(String::from)
     .collect();
     println!("heavy: suite {}: cargo {}", row.suite, args.join(" "));
+    let retried = row.verdict == Verdict::Failed;
     match cargo_run::run(root, &args, envs, log) {
         Ok(finished) => {
-            row.elapsed = Some(finished.elapsed);
+            let before = row.elapsed.unwrap_or_default();
+            row.elapsed = Some(before + finished.elapsed);
             row.counts = cargo_run::counts(&finished.output);
             row.verdict = if interrupt::interrupted() {
                 Verdict::Interrupted
+            } else if finished.status.success() && retried {
+                Verdict::Flaky
             } else if finished.status.success() {
                 Verdict::Passed
             } else {

@@ -8,6 +8,8 @@ use std::time::Duration;
 pub enum Verdict {
     /// `cargo test` exited 0.
     Passed,
+    /// Failed, then passed on a retry (`--retries`).
+    Flaky,
     /// `cargo test` exited non-zero (or could not run).
     Failed,
     /// Stopped by a signal.
@@ -17,10 +19,16 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// True for a suite that passed, at once or on a retry.
+    pub fn passed(&self) -> bool {
+        matches!(self, Verdict::Passed | Verdict::Flaky)
+    }
+
     /// The word shown in the table.
     pub fn label(&self) -> &'static str {
         match self {
             Verdict::Passed => "ok",
+            Verdict::Flaky => "flaky",
             Verdict::Failed => "FAILED",
             Verdict::Interrupted => "interrupted",
             Verdict::NotRun => "not run",
@@ -95,6 +103,12 @@ mod tests {
                 elapsed: Some(Duration::from_millis(5120)),
             },
             Row {
+                suite: "lifecycle".into(),
+                verdict: Verdict::Flaky,
+                counts: Some((14, 0, 0)),
+                elapsed: Some(Duration::from_secs(4)),
+            },
+            Row {
                 suite: "hostile_input".into(),
                 verdict: Verdict::NotRun,
                 counts: None,
@@ -102,9 +116,11 @@ mod tests {
             },
         ]);
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines.len(), 3, "{table}");
+        assert_eq!(lines.len(), 4, "{table}");
         assert!(lines[1].starts_with("decide ") && lines[1].contains("14 passed, 0 failed"));
         assert!(lines[1].ends_with("5.1s"), "{table}");
-        assert!(lines[2].contains("not run"), "{table}");
+        assert!(lines[2].contains("flaky"), "{table}");
+        assert!(lines[3].contains("not run"), "{table}");
+        assert!(Verdict::Flaky.passed() && !Verdict::Failed.passed());
     }
 }
