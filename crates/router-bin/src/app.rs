@@ -94,6 +94,7 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
         dlq_enabled: config.router.dlq_enabled,
         decide_stats: decide_client.statistics(),
         connections: vec![client.clone(), decide_client.clone()],
+        subscribed: AtomicU64::new(0),
         taken: AtomicU64::new(0),
         inflight: AtomicU64::new(0),
         sticky_sync,

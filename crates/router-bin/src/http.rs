@@ -52,14 +52,16 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(AxumState(shared): AxumState<Arc<Shared>>) -> impl IntoResponse {
     let connected = shared.nats_connected();
+    let subscribed = shared.subscriptions_ready();
     let policies = shared.router.policies().snapshot().len();
     let body = serde_json::json!({
-        "ready": connected && policies > 0,
+        "ready": connected && subscribed && policies > 0,
+        "subscribed": subscribed,
         "nats_connected": connected,
         "policies_loaded": policies,
     })
     .to_string();
-    let status = if connected && policies > 0 {
+    let status = if connected && subscribed && policies > 0 {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -36,6 +36,9 @@ pub struct Shared {
     pub decide_stats: Arc<Statistics>,
     /// The NATS connections (control, decide), for readiness.
     pub connections: Vec<Client>,
+    /// Subscriptions (decide, feedback, status) registered with the server; `/readyz`
+    /// waits for all of them.
+    pub subscribed: AtomicU64,
     /// Decide messages taken by a worker.
     pub taken: AtomicU64,
     /// Being processed.
@@ -52,7 +55,23 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Subscriptions that must be registered before the router reports ready.
+pub const SUBSCRIPTIONS: u64 = 3;
+
 impl Shared {
+    /// Records that one subscription is registered on the server (after a flush).
+    async fn mark_subscribed(&self, client: &Client) {
+        if let Err(err) = client.flush().await {
+            tracing::warn!(%err, "flush after subscribing failed");
+        }
+        self.subscribed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// True once every subscription is registered.
+    pub fn subscriptions_ready(&self) -> bool {
+        self.subscribed.load(Ordering::SeqCst) >= SUBSCRIPTIONS
+    }
+
     /// True while every NATS connection is up.
     pub fn nats_connected(&self) -> bool {
         self.connections
@@ -116,6 +135,7 @@ pub async fn serve_decide(
             shutdown.clone(),
         )));
     }
+    shared.mark_subscribed(&client).await;
     tracing::info!(subject = %shared.subjects.decide, workers, "serving decide requests");
     let mut answered_while_draining = 0;
     let all = futures::future::join_all(tasks);
@@ -294,6 +314,7 @@ pub async fn serve_feedback(
         .subscribe(shared.subjects.feedback.clone())
         .await
         .context("cannot subscribe to the feedback subject")?;
+    shared.mark_subscribed(&client).await;
     loop {
         let message = tokio::select! {
             _ = shutdown.changed() => break,
@@ -351,6 +372,7 @@ pub async fn serve_status(
         .add(shared.subjects.backpressure_status.clone())
         .await
         .map_err(|err| anyhow::anyhow!("cannot add the status endpoint: {err}"))?;
+    shared.mark_subscribed(&client).await;
     loop {
         let request = tokio::select! {
             _ = shutdown.changed() => break,
