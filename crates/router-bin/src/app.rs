@@ -41,12 +41,19 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
     })
     .with_sticky_export(config.router.sticky_store == StickyStore::Kv);
     let from_kv = config.router.policy_source == PolicySource::Kv;
+    let mut refused = 0;
     if from_kv {
         tracing::info!("policies come from the key-value bucket router_policies");
     } else {
-        load_policies(&router, &config, &metrics).map_err(ConfigError)?;
+        refused = load_policies(&router, &config, &metrics).map_err(ConfigError)?;
     }
     if check_only {
+        if refused > 0 {
+            return Err(ConfigError(anyhow::anyhow!(
+                "{refused} policy file(s) refused (see the log lines above); fix them and run --check again"
+            ))
+            .into());
+        }
         let source = if from_kv {
             "the key-value bucket router_policies (read at start)".to_owned()
         } else {
@@ -167,7 +174,8 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_policies(router: &Router, config: &Config, metrics: &Metrics) -> anyhow::Result<()> {
+/// Loads the policy directory; returns how many files were refused.
+fn load_policies(router: &Router, config: &Config, metrics: &Metrics) -> anyhow::Result<usize> {
     let report = router
         .policies()
         .load_dir(&config.router.policy_dir)
@@ -185,7 +193,7 @@ fn load_policies(router: &Router, config: &Config, metrics: &Metrics) -> anyhow:
     if report.loaded == 0 {
         tracing::warn!("no policy loaded: every decide request will get policy_not_found");
     }
-    Ok(())
+    Ok(report.errors.len())
 }
 
 async fn handle_signals(

@@ -454,3 +454,29 @@ fn a_busy_metrics_port_is_reported() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&addr), "{stderr}");
 }
+
+#[test]
+fn check_fails_when_a_policy_file_is_refused() {
+    let dir = policy_dir(&[]);
+    let ok = router_command()
+        .arg("--check")
+        .arg("--policy-dir")
+        .arg(dir.path())
+        .output()
+        .expect("run router");
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    support::write_policy(dir.path(), "broken", "default", "{not json");
+    let bad = router_command()
+        .arg("--check")
+        .arg("--policy-dir")
+        .arg(dir.path())
+        .output()
+        .expect("run router");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("refused"));
+}

@@ -620,10 +620,9 @@ proptest! {
         target_weighted_draw(&weights)?;
     }
 
-    // Fails today: with weights whose sum overflows f64 (e.g. [f64::MAX, 1e300]) the draw
-    // point is infinite and the last provider always wins. Run with `--ignored`.
+    // Weights whose sum overflows f64 (e.g. [f64::MAX, 1e300]) must keep their proportions
+    // (the draw once made the point infinite, so the last provider always won).
     #[test]
-    #[ignore = "fails: weights summing past f64::MAX always route to the last provider"]
     fn fuzz_policy_weighted_draw_survives_weights_summing_past_f64_max(
         weights in overflowing_weights(),
     ) {
