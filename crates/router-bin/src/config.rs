@@ -48,7 +48,7 @@ pub struct Cli {
     /// Address of the HTTP listener for /metrics, /healthz and /readyz.
     #[arg(long, env = "ROUTER_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
-    /// Decide workers: the most decide requests processed at once (default: CPU count).
+    /// Decide workers: the most decide requests processed at once (default 1).
     #[arg(long, env = "ROUTER_CONCURRENCY")]
     pub concurrency: Option<usize>,
     /// Tenants allowed, comma-separated (empty: every tenant).
@@ -241,7 +241,7 @@ impl Default for RouterConfig {
             subject_prefix: "beamline.router".into(),
             queue_group: "router-decide-group".into(),
             policy_dir: PathBuf::from("config/policies"),
-            concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            concurrency: 1,
             allowed_tenants: Vec::new(),
             dlq_enabled: true,
             sticky_capacity: 100_000,

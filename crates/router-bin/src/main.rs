@@ -23,11 +23,6 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Cli, Config, LogFormat};
 
-/// mimalloc: the request path allocates small, short-lived buffers on every message, where
-/// it measured faster than the system allocator (see docs/OPERATIONS.md, performance).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(&cli) {
