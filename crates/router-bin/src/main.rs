@@ -10,6 +10,7 @@ mod config;
 mod dlq;
 mod http;
 mod kv_policies;
+mod memory;
 mod metrics;
 mod nats;
 mod service;
@@ -24,6 +25,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{Cli, Config, LogFormat};
 
 fn main() -> ExitCode {
+    memory::configure();
     let cli = Cli::parse();
     let config = match Config::load(&cli) {
         Ok(config) => config,

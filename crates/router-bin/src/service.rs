@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use router_core::{BackpressureMonitor, FeedbackEffect, Outcome, Router};
 
 use crate::config::Subjects;
+use crate::memory;
 use crate::metrics::Metrics;
 
 /// How often backpressure is re-evaluated and gauges refreshed when idle.
@@ -397,10 +398,20 @@ pub async fn serve_status(
 pub async fn supervise(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(EVALUATION_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (mut last_taken, mut idle_ticks) = (0, 0u32);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             _ = tick.tick() => {}
+        }
+        let taken = shared.taken.load(Ordering::Relaxed);
+        if taken == last_taken {
+            idle_ticks = idle_ticks.saturating_add(1);
+            if idle_ticks == memory::IDLE_TICKS_BEFORE_TRIM {
+                memory::trim();
+            }
+        } else {
+            (last_taken, idle_ticks) = (taken, 0);
         }
         shared.monitor.refresh_latency();
         shared.classify();
