@@ -81,8 +81,9 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
     let client = nats::connect(&config.nats, "control", metrics.clone()).await?;
     let decide_client = nats::connect(&config.nats, "decide", metrics.clone()).await?;
 
+    let (stop_tx, stop_rx) = watch::channel(false);
     if config.router.dlq_enabled {
-        dlq::ensure_stream(&client, &subjects.dlq).await;
+        dlq::ensure_stream(&client, &subjects.dlq, stop_rx.clone()).await;
     }
 
     let sticky_channel = (config.router.sticky_store == StickyStore::Kv).then(sticky_sync::channel);
@@ -106,7 +107,6 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
         inflight: AtomicU64::new(0),
         sticky_sync,
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
 
     let replicas = config.router.kv_replicas;
     let kv_policy_task = from_kv.then(|| {
@@ -165,9 +165,7 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
     for task in [kv_policy_task, sticky_task].into_iter().flatten() {
         let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
     }
-    if let Err(err) = client.flush().await {
-        tracing::warn!(%err, "final flush failed");
-    }
+    service::flush_before_stop(&client, "final flush").await;
     let _ = tokio::time::timeout(Duration::from_secs(2), http_task).await;
     decide?;
     tracing::info!("stopped");

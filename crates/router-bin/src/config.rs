@@ -279,7 +279,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             format: LogFormat::Text,
-            level: "info".into(),
+            level: "info,async_nats=warn".into(),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use async_nats::Client;
+use tokio::sync::watch;
 
 /// Name of the stream capturing the DLQ subject.
 pub const STREAM: &str = "BEAMLINE_DLQ";
@@ -12,10 +13,46 @@ pub const STREAM: &str = "BEAMLINE_DLQ";
 const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Most bytes kept; the oldest letters go first.
 const MAX_BYTES: i64 = 256 * 1024 * 1024;
+/// How long one attempt waits for JetStream (it also waits for the first connection).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Creates the stream (or finds it) for `subject`, waiting at most 2 s. Without JetStream the DLQ still publishes
-/// on core NATS, and the router says so once.
-pub async fn ensure_stream(client: &Client, subject: &str) {
+/// What one attempt to create the stream found.
+enum Attempt {
+    /// The stream exists.
+    Kept,
+    /// JetStream answered with an error (e.g. it is not enabled): no point retrying.
+    Refused,
+    /// Nobody answered in time: NATS is not reachable yet, or JetStream is slow.
+    NoAnswer,
+}
+
+/// Creates the stream (or finds it) for `subject`, waiting at most 2 s. When nobody answers
+/// (the router started before NATS), it keeps trying in the background until the stream
+/// exists or shutdown, so dead letters are kept from then on. Without JetStream the DLQ
+/// still publishes on core NATS, and the router says so once.
+pub async fn ensure_stream(client: &Client, subject: &str, mut shutdown: watch::Receiver<bool>) {
+    if !matches!(attempt(client, subject).await, Attempt::NoAnswer) {
+        return;
+    }
+    tracing::warn!(
+        subject,
+        "JetStream did not answer; dead letters are published but not kept until it does (retrying)"
+    );
+    let (client, subject) = (client.clone(), subject.to_owned());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(ATTEMPT_TIMEOUT) => {}
+            }
+            if !matches!(attempt(&client, &subject).await, Attempt::NoAnswer) {
+                return;
+            }
+        }
+    });
+}
+
+async fn attempt(client: &Client, subject: &str) -> Attempt {
     let context = jetstream::new(client.clone());
     let config = stream::Config {
         name: STREAM.to_owned(),
@@ -25,16 +62,19 @@ pub async fn ensure_stream(client: &Client, subject: &str) {
         storage: stream::StorageType::File,
         ..Default::default()
     };
-    match tokio::time::timeout(Duration::from_secs(2), context.get_or_create_stream(config)).await {
-        Ok(Ok(_)) => tracing::info!(stream = STREAM, subject, "DLQ kept in JetStream"),
-        Ok(Err(err)) => tracing::warn!(
-            %err,
-            subject,
-            "cannot create the DLQ stream; dead letters are published but not kept (is JetStream enabled?)"
-        ),
-        Err(_) => tracing::warn!(
-            subject,
-            "JetStream did not answer; dead letters are published but not kept"
-        ),
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, context.get_or_create_stream(config)).await {
+        Ok(Ok(_)) => {
+            tracing::info!(stream = STREAM, subject, "DLQ kept in JetStream");
+            Attempt::Kept
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(
+                %err,
+                subject,
+                "cannot create the DLQ stream; dead letters are published but not kept (is JetStream enabled?)"
+            );
+            Attempt::Refused
+        }
+        Err(_) => Attempt::NoAnswer,
     }
 }

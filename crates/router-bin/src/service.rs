@@ -21,6 +21,35 @@ use crate::metrics::Metrics;
 /// How often backpressure is re-evaluated and gauges refreshed when idle.
 const EVALUATION_PERIOD: Duration = Duration::from_millis(50);
 
+/// Runs a start-up step unless shutdown is requested first: while NATS has never been
+/// reachable, subscribing waits for the connection, and SIGTERM must still stop the router.
+async fn unless_shutdown<T>(
+    step: impl std::future::Future<Output = T>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<T> {
+    tokio::select! {
+        value = step => Some(value),
+        _ = shutdown.changed() => None,
+    }
+}
+
+/// Waits at most this long for a flush while stopping; NATS may be gone.
+const STOP_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Flushes pending publications, giving up after [`STOP_FLUSH_TIMEOUT`]; skipped while the
+/// connection is down, as nothing could be delivered.
+pub async fn flush_before_stop(client: &Client, what: &str) {
+    if client.connection_state() != async_nats::connection::State::Connected {
+        tracing::warn!("{what} skipped: not connected to NATS");
+        return;
+    }
+    match tokio::time::timeout(STOP_FLUSH_TIMEOUT, client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!(%err, "{what} failed"),
+        Err(_) => tracing::warn!("{what} timed out: NATS did not answer"),
+    }
+}
+
 /// Everything a request handler needs.
 pub struct Shared {
     /// The request path.
@@ -123,24 +152,37 @@ pub async fn serve_decide(
     drain_timeout: Duration,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut tasks = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let subscription = client
-            .queue_subscribe(shared.subjects.decide.clone(), queue_group.clone())
-            .await
-            .context("cannot subscribe to the decide subject")?;
-        tasks.push(tokio::spawn(decide_worker(
-            client.clone(),
-            shared.clone(),
-            subscription,
-            shutdown.clone(),
-        )));
-    }
-    shared.mark_subscribed(&client).await;
+    let mut shutdown = shutdown;
+    let subscribe_all = async {
+        let mut subscriptions = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let subscription = client
+                .queue_subscribe(shared.subjects.decide.clone(), queue_group.clone())
+                .await
+                .context("cannot subscribe to the decide subject")?;
+            subscriptions.push(subscription);
+        }
+        shared.mark_subscribed(&client).await;
+        anyhow::Ok(subscriptions)
+    };
+    let Some(subscriptions) = unless_shutdown(subscribe_all, &mut shutdown).await else {
+        tracing::info!("stopped before the decide subscriptions were registered");
+        return Ok(());
+    };
+    let tasks: Vec<_> = subscriptions?
+        .into_iter()
+        .map(|subscription| {
+            tokio::spawn(decide_worker(
+                client.clone(),
+                shared.clone(),
+                subscription,
+                shutdown.clone(),
+            ))
+        })
+        .collect();
     tracing::info!(subject = %shared.subjects.decide, workers, "serving decide requests");
     let mut answered_while_draining = 0;
     let all = futures::future::join_all(tasks);
-    let mut shutdown = shutdown;
     tokio::pin!(all);
     let results = tokio::select! {
         results = &mut all => results,
@@ -161,9 +203,7 @@ pub async fn serve_decide(
             Err(err) => tracing::error!(%err, "a decide worker failed"),
         }
     }
-    if let Err(err) = client.flush().await {
-        tracing::warn!(%err, "flush failed while draining");
-    }
+    flush_before_stop(&client, "flush while draining").await;
     tracing::info!(answered_while_draining, "drained");
     Ok(())
 }
@@ -185,6 +225,10 @@ async fn decide_worker(
                 None => return 0,
             },
         }
+    }
+    if client.connection_state() != async_nats::connection::State::Connected {
+        // No answer could be delivered and no PONG would come back: nothing to drain.
+        return 0;
     }
     // UNSUB + PING: once the PONG is back every message the server routed to this
     // subscription has arrived, and the stream ends after yielding them.
@@ -311,11 +355,18 @@ pub async fn serve_feedback(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut subscription = client
-        .subscribe(shared.subjects.feedback.clone())
-        .await
-        .context("cannot subscribe to the feedback subject")?;
-    shared.mark_subscribed(&client).await;
+    let subscribe = async {
+        let subscription = client
+            .subscribe(shared.subjects.feedback.clone())
+            .await
+            .context("cannot subscribe to the feedback subject")?;
+        shared.mark_subscribed(&client).await;
+        anyhow::Ok(subscription)
+    };
+    let Some(subscription) = unless_shutdown(subscribe, &mut shutdown).await else {
+        return Ok(());
+    };
+    let mut subscription = subscription?;
     loop {
         let message = tokio::select! {
             _ = shutdown.changed() => break,
@@ -350,30 +401,37 @@ pub async fn serve_status(
     queue_group: String,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let stats_shared = shared.clone();
-    let service = client
-        .service_builder()
-        .description("Beamline Router: routing decisions for AI workloads")
-        .queue_group(queue_group)
-        .stats_handler(move |_endpoint, _stats| {
-            let (pending, inflight) = stats_shared.counts();
-            serde_json::json!({
-                "decide_subject": stats_shared.subjects.decide,
-                "backpressure": stats_shared.monitor.status().as_str(),
-                "pending": pending,
-                "inflight": inflight,
+    let register = async {
+        let stats_shared = shared.clone();
+        let service = client
+            .service_builder()
+            .description("Beamline Router: routing decisions for AI workloads")
+            .queue_group(queue_group)
+            .stats_handler(move |_endpoint, _stats| {
+                let (pending, inflight) = stats_shared.counts();
+                serde_json::json!({
+                    "decide_subject": stats_shared.subjects.decide,
+                    "backpressure": stats_shared.monitor.status().as_str(),
+                    "pending": pending,
+                    "inflight": inflight,
+                })
             })
-        })
-        .start("beamline-router", env!("CARGO_PKG_VERSION"))
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot register the micro service: {err}"))?;
-    let mut endpoint = service
-        .endpoint_builder()
-        .name("backpressure-status")
-        .add(shared.subjects.backpressure_status.clone())
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot add the status endpoint: {err}"))?;
-    shared.mark_subscribed(&client).await;
+            .start("beamline-router", env!("CARGO_PKG_VERSION"))
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot register the micro service: {err}"))?;
+        let endpoint = service
+            .endpoint_builder()
+            .name("backpressure-status")
+            .add(shared.subjects.backpressure_status.clone())
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot add the status endpoint: {err}"))?;
+        shared.mark_subscribed(&client).await;
+        anyhow::Ok((service, endpoint))
+    };
+    let Some(registered) = unless_shutdown(register, &mut shutdown).await else {
+        return Ok(());
+    };
+    let (service, mut endpoint) = registered?;
     loop {
         let request = tokio::select! {
             _ = shutdown.changed() => break,

@@ -262,6 +262,54 @@ async fn readyz_is_not_ready_while_nats_is_down() {
 }
 
 #[tokio::test]
+async fn sigterm_stops_a_router_that_never_reached_nats() {
+    // Owns its server: it stops NATS before the router starts.
+    let mut server = support::owned_tls_server();
+    server.stop().expect("stop nats-server");
+    let dir = policy_dir(&[]);
+    let mut router = support::spawn_router(&server, args(dir.path(), &[])).expect("router starts");
+    assert_eq!(router.get("/readyz").expect("readyz").0, 503, "not ready");
+    let sent = Instant::now();
+    router.signal(Signal::SIGTERM);
+    let status = router
+        .wait_exit(Duration::from_secs(10))
+        .expect("the router exits on SIGTERM although NATS was never reachable");
+    assert!(status.success(), "exit 0, got {status}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "took {:?} to stop",
+        sent.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_router_started_before_nats_serves_and_keeps_dead_letters_once_nats_is_up() {
+    // Owns its server: it starts NATS after the router.
+    let mut server = support::owned_tls_server();
+    server.stop().expect("stop nats-server");
+    let dir = policy_dir(&[]);
+    let router = support::spawn_router(&server, args(dir.path(), &[])).expect("router starts");
+    assert_eq!(router.get("/healthz").expect("healthz").0, 200, "alive");
+    server.restart().expect("start nats-server");
+    router
+        .wait_ready(Duration::from_secs(10))
+        .expect("ready once NATS is up");
+    let nats = client(&server).await;
+    let reply = decide(&nats, &request("late-1", "default_tenant", json!({}))).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    let jetstream = async_nats::jetstream::new(nats.clone());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while jetstream.get_stream("BEAMLINE_DLQ").await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the DLQ stream was not created once NATS came up:\n{}",
+            router.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
 async fn a_client_without_a_certificate_cannot_reach_the_router() {
     let server = tls_server();
     let dir = policy_dir(&[]);
