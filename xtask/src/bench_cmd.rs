@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use nats_harness::{NatsServer, RouterOptions, RouterProcess, ServerOptions};
 use serde_json::{json, Map, Value};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::paths;
 
@@ -90,7 +90,16 @@ pub fn bench(args: &Args) -> anyhow::Result<PathBuf> {
     println!("bench: building release binaries (router, router-bench)...");
     let sh = Shell::new()?;
     sh.change_dir(&root);
-    cmd!(sh, "cargo build --release --quiet -p router-bin -p bench")
+    crate::ci::cargo_command(&sh)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "router-bin",
+            "-p",
+            "bench",
+        ])
         .run()
         .context("release build failed")?;
     let bin = root.join("target/release");

@@ -137,18 +137,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_step(sh: &Shell, step: &Step) -> anyhow::Result<()> {
-    let mut cmd = match step.action {
-        Action::Cargo(args) => {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            sh.cmd(cargo).args(args)
-        }
-        Action::Xtask(args) => sh.cmd(self_exe()?).args(args),
+    let cmd = match step.action {
+        Action::Cargo(args) => cargo_command(sh).args(args),
+        Action::Xtask(args) => without_package_env(sh.cmd(self_exe()?).args(args)),
     };
+    cmd.run()?;
+    Ok(())
+}
+
+/// The cargo that runs xtask (`$CARGO`, else `cargo`), without the package's variables (see
+/// [`package_env_vars`]).
+pub fn cargo_command(sh: &Shell) -> xshell::Cmd<'_> {
+    without_package_env(sh.cmd(cargo_program()))
+}
+
+/// The cargo that runs xtask: `$CARGO`, else `cargo` from `PATH`.
+pub fn cargo_program() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+fn without_package_env(mut cmd: xshell::Cmd<'_>) -> xshell::Cmd<'_> {
     for var in package_env_vars() {
         cmd = cmd.env_remove(var);
     }
-    cmd.run()?;
-    Ok(())
+    cmd
 }
 
 /// This xtask executable, to run it again as a child. On Linux `/proc/self/exe`, which keeps

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::paths::{self, ArtifactsArg};
 
@@ -103,9 +103,9 @@ fn build_router() -> anyhow::Result<PathBuf> {
     let root = paths::project_root();
     let sh = Shell::new().context("could not set up the shell")?;
     sh.change_dir(&root);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     println!("validate-tls: building the router (cargo build -p router-bin)...");
-    cmd!(sh, "{cargo} build --quiet -p router-bin")
+    crate::ci::cargo_command(&sh)
+        .args(["build", "--quiet", "-p", "router-bin"])
         .quiet()
         .run()
         .context("could not build the router")?;

@@ -79,7 +79,7 @@ pub fn run(
     envs: &[(&str, String)],
     log: &mut Log,
 ) -> anyhow::Result<Finished> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = crate::ci::cargo_program();
     log.line(&format!("==> {cargo} {}", args.join(" ")));
     let offset = log.offset();
     let out = log
