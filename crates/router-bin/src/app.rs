@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use router_core::{BackpressureMonitor, Router, RouterSettings};
 
 use crate::config::{Config, PolicySource, StickyStore, Subjects};
+use crate::connect_diagnosis::ConnectDiagnosis;
 use crate::http;
 use crate::metrics::Metrics;
 use crate::service::{self, Shared};
@@ -78,8 +79,9 @@ pub async fn run(config: Config, check_only: bool) -> anyhow::Result<()> {
     // Two connections: one carries only decide traffic (so its received-message count
     // measures the pending queue exactly), the other control traffic (feedback, status,
     // micro service) so that neither waits behind the other's I/O.
-    let client = nats::connect(&config.nats, "control", metrics.clone()).await?;
-    let decide_client = nats::connect(&config.nats, "decide", metrics.clone()).await?;
+    let diagnosis = ConnectDiagnosis::new(config.nats.clone());
+    let client = nats::connect(&config.nats, "control", metrics.clone(), diagnosis.clone()).await?;
+    let decide_client = nats::connect(&config.nats, "decide", metrics.clone(), diagnosis).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     if config.router.dlq_enabled {

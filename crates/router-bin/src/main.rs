@@ -7,6 +7,7 @@
 mod app;
 mod buckets;
 mod config;
+mod connect_diagnosis;
 mod dlq;
 mod http;
 mod kv_policies;

@@ -8,20 +8,23 @@ use anyhow::Context;
 use async_nats::{Client, ConnectOptions, Event};
 
 use crate::config::NatsConfig;
+use crate::connect_diagnosis::ConnectDiagnosis;
 use crate::metrics::Metrics;
 
 /// Longest pause between reconnect attempts.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(1000);
 
 /// Connects (or starts connecting, when the server is not up yet) and returns the client.
-/// `role` names the connection (`<name>-<role>` on the server) and its log lines.
+/// `role` names the connection (`<name>-<role>` on the server) and its log lines; failed
+/// attempts are explained by `diagnosis`.
 pub async fn connect(
     config: &NatsConfig,
     role: &'static str,
     metrics: Arc<Metrics>,
+    diagnosis: Arc<ConnectDiagnosis>,
 ) -> anyhow::Result<Client> {
-    let mut options = ConnectOptions::new()
-        .name(format!("{}-{role}", config.name))
+    let servers = server_addrs(&config.url)?;
+    base_options(config, role)
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(5))
@@ -33,8 +36,17 @@ pub async fn connect(
         .client_capacity(65_536)
         .event_callback(move |event| {
             let metrics = metrics.clone();
-            async move { on_event(event, role, &metrics) }
-        });
+            let diagnosis = diagnosis.clone();
+            async move { on_event(event, role, &metrics, &diagnosis) }
+        })
+        .connect(servers)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {}", config.url))
+}
+
+/// The connection's name (`<name>-<role>`) and TLS settings: root CA, client certificate.
+pub fn base_options(config: &NatsConfig, role: &str) -> ConnectOptions {
+    let mut options = ConnectOptions::new().name(format!("{}-{role}", config.name));
     if let Some(ca) = &config.ca {
         options = options.add_root_certificates(ca.clone()).require_tls(true);
     }
@@ -43,20 +55,19 @@ pub async fn connect(
             .add_client_certificate(cert.clone(), key.clone())
             .require_tls(true);
     }
-    let servers: Vec<async_nats::ServerAddr> = config
-        .url
-        .split(',')
+    options
+}
+
+/// The servers of a comma-separated URL list.
+pub fn server_addrs(urls: &str) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
+    urls.split(',')
         .map(str::trim)
         .filter(|u| !u.is_empty())
         .map(|u| u.parse().with_context(|| format!("invalid NATS URL {u:?}")))
-        .collect::<anyhow::Result<_>>()?;
-    options
-        .connect(servers)
-        .await
-        .with_context(|| format!("cannot connect to NATS at {}", config.url))
+        .collect()
 }
 
-fn on_event(event: Event, role: &str, metrics: &Metrics) {
+fn on_event(event: Event, role: &str, metrics: &Metrics, diagnosis: &Arc<ConnectDiagnosis>) {
     match event {
         Event::Connected => {
             metrics.nats_connects.increment(1);
@@ -77,6 +88,9 @@ fn on_event(event: Event, role: &str, metrics: &Metrics) {
         Event::LameDuckMode => tracing::warn!("nats-server entered lame duck mode"),
         Event::Draining => tracing::info!("draining NATS connection"),
         Event::ServerError(err) => tracing::error!(%err, "nats-server error"),
-        Event::ClientError(err) => tracing::error!(%err, "NATS client error"),
+        Event::ClientError(err) => {
+            tracing::error!(%err, "NATS client error");
+            diagnosis.on_failure();
+        }
     }
 }

@@ -104,7 +104,7 @@ async fn attempt(url: &str, ca: &Path, client_cert: Option<(PathBuf, PathBuf)>) 
     }
     let client = match tokio::time::timeout(CONNECT_TIMEOUT * 2, options.connect(url)).await {
         Err(_) => return Attempt::Refused("connect timed out".into()),
-        Ok(Err(err)) => return Attempt::Refused(error_chain(&err)),
+        Ok(Err(err)) => return Attempt::Refused(probe::error_chain(&err)),
         Ok(Ok(client)) => client,
     };
     let body = request("tls-probe", "default_tenant", json!({})).to_string();
@@ -112,20 +112,9 @@ async fn attempt(url: &str, ca: &Path, client_cert: Option<(PathBuf, PathBuf)>) 
         Ok(Ok(reply)) => Attempt::Answered(
             serde_json::from_slice(&reply.payload).unwrap_or(Value::String("not JSON".into())),
         ),
-        Ok(Err(err)) => Attempt::NoReply(error_chain(&err)),
+        Ok(Err(err)) => Attempt::NoReply(probe::error_chain(&err)),
         Err(_) => Attempt::NoReply("no reply in time".into()),
     }
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Refused for the given reason (the handshake failed), or connected with nothing passing.
@@ -277,6 +266,17 @@ async fn a_client_verifying_the_server_against_another_ca_refuses_it() {
 /// dials it as 127.0.0.1. Every loopback name (localhost, 127.0.0.1, ::1) is in the first
 /// server's certificate, so a second server is the way to present a name mismatch.
 fn wrong_san_server(lab: &Lab) -> NatsServer {
+    second_server(
+        lab,
+        &lab.negative.wrong_san_server_cert,
+        &lab.negative.wrong_san_server_key,
+    )
+}
+
+/// A second nats-server with mutual TLS (the lab's CA, `verify: true`) presenting `cert`,
+/// started from the plain template: the harness passes no TLS files to a router started
+/// against it, so a test can give the router its own.
+fn second_server(lab: &Lab, cert: &Path, key: &Path) -> NatsServer {
     let quoted = |p: &Path| format!("\"{}\"", p.display());
     NatsServer::start(ServerOptions {
         tls: false,
@@ -284,12 +284,48 @@ fn wrong_san_server(lab: &Lab) -> NatsServer {
         extra_config: format!(
             "tls {{\n  ca_file: {}\n  cert_file: {}\n  key_file: {}\n  verify: true\n  timeout: 2\n}}\n",
             quoted(&lab.ca()),
-            quoted(&lab.negative.wrong_san_server_cert),
-            quoted(&lab.negative.wrong_san_server_key),
+            quoted(cert),
+            quoted(key),
         ),
         ..ServerOptions::default()
     })
-    .expect("start the wrong-SAN nats-server")
+    .expect("start the second nats-server")
+}
+
+/// Starts a router against `server` with these TLS files (CA, certificate, key).
+fn spawn_router_with(server: &NatsServer, tls: [&Path; 3], policies: &Path) -> RouterProcess {
+    let [ca, cert, key] = tls;
+    support::spawn_router(
+        server,
+        RouterArgs {
+            policy_dir: policies,
+            extra: vec![
+                "--tls-ca".into(),
+                ca.display().to_string(),
+                "--tls-cert".into(),
+                cert.display().to_string(),
+                "--tls-key".into(),
+                key.display().to_string(),
+            ],
+        },
+    )
+    .expect("router process starts")
+}
+
+/// Waits up to 10 s for the router to log why it cannot connect; returns that log line.
+fn connect_diagnosis(router: &RouterProcess) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = router.log_text();
+        if let Some(line) = log.lines().find(|l| l.contains("cannot connect to NATS")) {
+            return line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no connection diagnosis in the router log: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[tokio::test]
@@ -330,32 +366,49 @@ async fn the_router_never_becomes_ready_against_a_server_without_its_name() {
     let policies = policy_dir(&[]);
     // nats-harness passes the server's URL (nats://, the server was started from the plain
     // template); the TLS flags make the router require TLS and verify 127.0.0.1.
-    let router = support::spawn_router(
+    let router = spawn_router_with(
         &wrong,
-        RouterArgs {
-            policy_dir: policies.path(),
-            extra: vec![
-                "--tls-ca".into(),
-                tls.ca_cert.display().to_string(),
-                "--tls-cert".into(),
-                tls.client_cert.display().to_string(),
-                "--tls-key".into(),
-                tls.client_key.display().to_string(),
-            ],
-        },
-    )
-    .expect("router process starts");
+        [&tls.ca_cert, &tls.client_cert, &tls.client_key],
+        policies.path(),
+    );
     let ready = router.wait_ready(Duration::from_secs(3));
     assert!(ready.is_err(), "the router connected to a wrong-SAN server");
     assert_eq!(router.get("/readyz").expect("readyz").0, 503, "not ready");
     assert_eq!(router.get("/healthz").expect("healthz").0, 200, "but alive");
-    // It keeps trying and says that it fails. (async-nats reports only the error kind here,
-    // "IO error", not the certificate problem behind it.)
+    // It keeps trying, and says why it fails and what to do.
     let log = router.log_text();
     assert!(
         log.matches("NATS client error").count() >= 2,
         "expected repeated connection errors in the log: {log}"
     );
+    let diagnosis = connect_diagnosis(&router);
+    assert!(
+        diagnosis.contains("not valid for name") && diagnosis.contains("dial a name it carries"),
+        "{diagnosis}"
+    );
+}
+
+#[tokio::test]
+async fn the_router_says_why_nats_refuses_its_client_certificate() {
+    let lab = Lab::start();
+    let tls = lab.server.tls().expect("TLS files");
+    let server = second_server(&lab, &tls.server_cert, &tls.server_key);
+    let policies = policy_dir(&[]);
+    let router = spawn_router_with(
+        &server,
+        [
+            &tls.ca_cert,
+            &lab.negative.other_client_cert,
+            &lab.negative.other_client_key,
+        ],
+        policies.path(),
+    );
+    let diagnosis = connect_diagnosis(&router);
+    assert!(
+        diagnosis.contains("UnknownCA") && diagnosis.contains("does not trust the CA"),
+        "{diagnosis}"
+    );
+    assert_eq!(router.get("/readyz").expect("readyz").0, 503, "not ready");
 }
 
 /// What the plaintext client saw.

@@ -304,7 +304,7 @@ async fn nats_attempt(
                 (CONNECT_TIMEOUT * 2).as_secs()
             ))
         }
-        Ok(Err(err)) => return Observed::Refused(error_chain(&err)),
+        Ok(Err(err)) => return Observed::Refused(probe::error_chain(&err)),
         Ok(Ok(client)) => client,
     };
     let request = client.request(DECIDE, decide_body(case).into());
@@ -313,7 +313,7 @@ async fn nats_attempt(
             serde_json::from_slice(&reply.payload)
                 .unwrap_or_else(|_| json!({"ok": "reply is not JSON"})),
         ),
-        Ok(Err(err)) => Observed::NoReply(error_chain(&err)),
+        Ok(Err(err)) => Observed::NoReply(probe::error_chain(&err)),
         Err(_) => Observed::NoReply(format!("no reply within {} s", REQUEST_TIMEOUT.as_secs())),
     }
 }
@@ -340,21 +340,6 @@ async fn handshake_as(
         Ok(Err(err)) => Observed::Refused(format!("{err:#}")),
         Err(err) => Observed::Refused(format!("the probe task failed: {err}")),
     }
-}
-
-/// The error and its causes, without repeating a cause already contained in the text.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
