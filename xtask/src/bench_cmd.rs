@@ -102,7 +102,7 @@ pub fn bench(args: &Args) -> anyhow::Result<PathBuf> {
         ])
         .run()
         .context("release build failed")?;
-    let bin = root.join("target/release");
+    let bin = paths::target_dir().join("release");
 
     let tls = !args.no_tls;
     let mut plans: Vec<(bool, usize)> = (1..=args.runs).map(|i| (tls, i)).collect();

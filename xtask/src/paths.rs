@@ -16,6 +16,15 @@ pub fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR` when set (made absolute), else `target/`
+/// under the project root. Built binaries are under `<target>/debug` and `<target>/release`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|v| !v.is_empty())
+        .map(|dir| absolute(Path::new(&dir)))
+        .unwrap_or_else(|| project_root().join("target"))
+}
+
 /// `_artifacts/` under the project root, or `$BEAMLINE_ARTIFACTS` when set: logs, pid
 /// files, certificates, bench output.
 pub fn artifacts_dir() -> PathBuf {

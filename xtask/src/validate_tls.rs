@@ -109,11 +109,7 @@ fn build_router() -> anyhow::Result<PathBuf> {
         .quiet()
         .run()
         .context("could not build the router")?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|v| !v.is_empty())
-        .map(|dir| paths::absolute(Path::new(&dir)))
-        .unwrap_or_else(|| root.join("target"));
-    let binary = target.join("debug").join("router");
+    let binary = paths::target_dir().join("debug").join("router");
     if !binary.is_file() {
         anyhow::bail!("the build finished but {} does not exist", binary.display());
     }
