@@ -19,13 +19,12 @@ use tokio::sync::watch;
 
 use router_core::policy::PolicySet;
 
+use crate::bucket_watch::{self, bucket_state, sleep_or_stop, WatchStart, RETRY_DELAY};
 use crate::buckets;
 use crate::service::Shared;
 
 /// How long to wait for the first entry before asking the bucket whether it is empty.
 const SNAPSHOT_PROBE: Duration = Duration::from_secs(1);
-/// Pause before opening the bucket or the watch again after a failure.
-const RETRY_DELAY: Duration = Duration::from_millis(500);
 
 struct Counters {
     applied: Counter,
@@ -56,19 +55,18 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let counters = Counters::register();
-    let js = crate::kv_policies::jetstream(client);
-    let store = loop {
-        match buckets::open(&js, buckets::policy_bucket(replicas)).await {
-            Ok(store) => break store,
-            Err(err) => {
-                tracing::warn!(error = %format!("{err:#}"), "policy bucket not reachable yet; retrying")
-            }
-        }
-        if sleep_or_stop(&mut shutdown, RETRY_DELAY).await {
-            return;
-        }
+    let js = bucket_watch::jetstream(client);
+    let Some(store) = bucket_watch::open_when_reachable(
+        &js,
+        buckets::policy_bucket(replicas),
+        "policy",
+        &mut shutdown,
+    )
+    .await
+    else {
+        return;
     };
-    let mut last_revision = loop {
+    let last_revision = loop {
         match load_snapshot(&store, &shared, &counters).await {
             Ok(revision) => break revision,
             Err(err) => {
@@ -79,49 +77,14 @@ pub async fn run(
             return;
         }
     };
-    loop {
-        let mut watch = match store.watch_all_from_revision(last_revision + 1).await {
-            Ok(watch) => watch,
-            Err(err) => {
-                tracing::warn!(%err, "cannot watch the policy bucket; retrying");
-                if sleep_or_stop(&mut shutdown, RETRY_DELAY).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        let mut lag = LagCheck::new();
-        loop {
-            let entry = tokio::select! {
-                _ = shutdown.changed() => return,
-                entry = watch.next() => entry,
-                _ = lag.tick() => {
-                    if lag.stalled(&store, last_revision).await {
-                        tracing::warn!(revision = last_revision, "policy bucket watch fell behind; resuming");
-                        break;
-                    }
-                    continue;
-                }
-            };
-            match entry {
-                Some(Ok(entry)) => {
-                    last_revision = last_revision.max(entry.revision);
-                    apply(&shared, &counters, &entry);
-                }
-                Some(Err(err)) => {
-                    tracing::warn!(%err, "policy bucket watch failed; resuming");
-                    break;
-                }
-                None => {
-                    tracing::warn!("policy bucket watch ended; resuming");
-                    break;
-                }
-            }
-        }
-        if sleep_or_stop(&mut shutdown, RETRY_DELAY).await {
-            return;
-        }
-    }
+    bucket_watch::follow(
+        &store,
+        "policy",
+        WatchStart::After(last_revision),
+        &mut shutdown,
+        |entry| apply(&shared, &counters, entry),
+    )
+    .await;
 }
 
 /// Reads the current value of every key, swaps the whole set in, and returns the highest
@@ -229,79 +192,4 @@ fn apply(shared: &Shared, counters: &Counters, entry: &kv::Entry) {
         .metrics
         .policies_loaded
         .set(policies.snapshot().len() as f64);
-}
-
-/// How often a watch compares what it has seen with the bucket's last revision.
-const LAG_CHECK_PERIOD: Duration = Duration::from_secs(1);
-
-/// Detects a watch that silently stopped delivering: when the node holding its consumer
-/// dies, the client only notices after missed heartbeats (many seconds). Once a second the
-/// bucket's last revision is read; a watch that one period later has still not reached the
-/// revision read before is stalled, and is resumed from the last revision it applied.
-pub struct LagCheck {
-    interval: tokio::time::Interval,
-    /// The bucket's last revision at the previous check, when the watch was behind it.
-    target: Option<u64>,
-}
-
-impl LagCheck {
-    /// A check whose first tick is one period from now.
-    pub fn new() -> Self {
-        let start = tokio::time::Instant::now() + LAG_CHECK_PERIOD;
-        let mut interval = tokio::time::interval_at(start, LAG_CHECK_PERIOD);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        LagCheck {
-            interval,
-            target: None,
-        }
-    }
-
-    /// The next check time.
-    pub async fn tick(&mut self) {
-        self.interval.tick().await;
-    }
-
-    /// True when the watch, having applied up to `seen`, has not reached in a whole period
-    /// the revision the bucket had at the previous check.
-    pub async fn stalled(&mut self, store: &kv::Store, seen: u64) -> bool {
-        if self.target.is_some_and(|target| seen < target) {
-            self.target = None;
-            return true;
-        }
-        let state = tokio::time::timeout(LAG_CHECK_PERIOD, bucket_state(store)).await;
-        self.target = match state {
-            Ok(Ok((_, last))) => Some(last).filter(|last| *last > seen),
-            // Cannot tell now; the watch's own heartbeats still apply.
-            _ => None,
-        };
-        false
-    }
-}
-
-/// (messages, last revision) of the bucket, asked from the server (`Store::status` only
-/// returns what was known when the bucket was opened).
-async fn bucket_state(store: &kv::Store) -> anyhow::Result<(u64, u64)> {
-    let mut stream = store.stream.clone();
-    let info = stream.info().await?;
-    Ok((info.state.messages, info.state.last_sequence))
-}
-
-/// Longest wait for a JetStream API answer. Shorter than the client's default (10 s): after
-/// a node loss, a request can go unanswered while the bucket elects a new leader, and a
-/// quick retry then gets through seconds earlier.
-const JETSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The JetStream context the bucket tasks use.
-pub fn jetstream(client: Client) -> async_nats::jetstream::Context {
-    async_nats::jetstream::ContextBuilder::new()
-        .timeout(JETSTREAM_TIMEOUT)
-        .build(client)
-}
-
-/// Sleeps for `delay`; true when shutdown was asked for meanwhile.
-pub async fn sleep_or_stop(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
-    tokio::select! {
-        _ = shutdown.changed() => true,
-        _ = tokio::time::sleep(delay) => *shutdown.borrow(),
-    }
 }

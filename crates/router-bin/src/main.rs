@@ -5,6 +5,7 @@
 //! against a TLS-only server).
 
 mod app;
+mod bucket_watch;
 mod buckets;
 mod config;
 mod connect_diagnosis;

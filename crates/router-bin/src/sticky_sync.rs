@@ -18,23 +18,20 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation};
 use async_nats::Client;
-use futures::StreamExt;
 use metrics::Counter;
 use router_core::decision::StickyMapping;
 use router_core::Handled;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::bucket_watch::{self, WatchStart};
 use crate::buckets::{self, StickyRecord};
-use crate::kv_policies::{sleep_or_stop, LagCheck};
 use crate::service::{now_ms, Shared};
 
 /// Mappings queued for the writer before new ones are dropped.
 const QUEUE: usize = 16_384;
 /// Bucket writes in flight at once.
 const WRITES_IN_FLIGHT: usize = 64;
-/// Pause before opening the bucket or the watch again after a failure.
-const RETRY_DELAY: Duration = Duration::from_millis(500);
 
 /// The request path's handle: queues new mappings for the writer.
 #[derive(Debug)]
@@ -108,17 +105,16 @@ pub async fn run(
         failed: metrics::counter!("router_sticky_kv_total", "result" => "failed"),
         imported: metrics::counter!("router_sticky_kv_total", "result" => "imported"),
     });
-    let js = crate::kv_policies::jetstream(client);
-    let store = loop {
-        match buckets::open(&js, buckets::sticky_bucket(replicas)).await {
-            Ok(store) => break store,
-            Err(err) => {
-                tracing::warn!(error = %format!("{err:#}"), "sticky bucket not reachable yet; retrying")
-            }
-        }
-        if sleep_or_stop(&mut shutdown, RETRY_DELAY).await {
-            return;
-        }
+    let js = bucket_watch::jetstream(client);
+    let Some(store) = bucket_watch::open_when_reachable(
+        &js,
+        buckets::sticky_bucket(replicas),
+        "sticky",
+        &mut shutdown,
+    )
+    .await
+    else {
+        return;
     };
     tracing::info!(bucket = buckets::STICKY_BUCKET, "sticky sessions shared");
     let writer = write(
@@ -227,55 +223,23 @@ async fn import(
     counters: Arc<Counters>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut last_revision = 0u64;
-    loop {
-        let watch = if last_revision == 0 {
-            store.watch_with_history(">").await
-        } else {
-            store.watch_all_from_revision(last_revision + 1).await
-        };
-        match watch {
-            Ok(mut watch) => {
-                let mut lag = LagCheck::new();
-                loop {
-                    let entry = tokio::select! {
-                        _ = shutdown.changed() => return,
-                        entry = watch.next() => entry,
-                        _ = lag.tick() => {
-                            if lag.stalled(&store, last_revision).await {
-                                tracing::warn!(revision = last_revision, "sticky bucket watch fell behind; resuming");
-                                break;
-                            }
-                            continue;
-                        }
-                    };
-                    match entry {
-                        Some(Ok(entry)) => {
-                            last_revision = last_revision.max(entry.revision);
-                            if entry.operation != Operation::Put {
-                                continue;
-                            }
-                            if let Ok(record) = serde_json::from_slice::<StickyRecord>(&entry.value)
-                            {
-                                if remember(&shared, &record, now_ms()) {
-                                    counters.imported.increment(1);
-                                }
-                            }
-                        }
-                        Some(Err(err)) => {
-                            tracing::warn!(%err, "sticky bucket watch failed; resuming");
-                            break;
-                        }
-                        None => break,
-                    }
+    bucket_watch::follow(
+        &store,
+        "sticky",
+        WatchStart::CurrentValues,
+        &mut shutdown,
+        |entry| {
+            if entry.operation != Operation::Put {
+                return;
+            }
+            if let Ok(record) = serde_json::from_slice::<StickyRecord>(&entry.value) {
+                if remember(&shared, &record, now_ms()) {
+                    counters.imported.increment(1);
                 }
             }
-            Err(err) => tracing::warn!(%err, "cannot watch the sticky bucket; retrying"),
-        }
-        if sleep_or_stop(&mut shutdown, RETRY_DELAY).await {
-            return;
-        }
-    }
+        },
+    )
+    .await;
 }
 
 /// Puts a stored mapping into the local store for the time it still has; false when it
