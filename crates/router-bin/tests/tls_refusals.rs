@@ -54,6 +54,27 @@ impl Lab {
         self.server.tls().expect("TLS files").ca_cert.clone()
     }
 
+    /// A client certificate and key issued by the lab's CA with `issue`, written into a
+    /// temporary directory (kept alive by the returned guard).
+    fn issue_client(
+        &self,
+        issue: fn(&certs::Authority) -> certs::Result<certs::Issued>,
+    ) -> (tempfile::TempDir, (PathBuf, PathBuf)) {
+        let ca = self
+            .server
+            .tls()
+            .expect("TLS files")
+            .authority()
+            .expect("CA");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        issue(&ca)
+            .expect("issue")
+            .write(&cert, &key)
+            .expect("write");
+        (dir, (cert, key))
+    }
+
     fn good_client(&self) -> (PathBuf, PathBuf) {
         let tls = self.server.tls().expect("TLS files");
         (tls.client_cert.clone(), tls.client_key.clone())
@@ -209,19 +230,8 @@ async fn an_expired_client_certificate_from_the_right_ca_is_refused() {
 async fn a_client_certificate_not_valid_yet_is_refused() {
     let lab = Lab::start();
     lab.assert_good_client_gets_a_decision().await;
-    let ca = lab
-        .server
-        .tls()
-        .expect("TLS files")
-        .authority()
-        .expect("CA");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    negative::not_yet_valid_client(&ca)
-        .expect("issue")
-        .write(&cert, &key)
-        .expect("write");
-    let attempt = attempt(&lab.server.client_url(), &lab.ca(), Some((cert, key))).await;
+    let (_dir, client) = lab.issue_client(negative::not_yet_valid_client);
+    let attempt = attempt(&lab.server.client_url(), &lab.ca(), Some(client)).await;
     // nats-server (Go) sends one alert for "expired or not yet valid".
     assert_refused(attempt, "CertificateExpired");
     lab.assert_good_client_gets_a_decision().await;
@@ -231,19 +241,8 @@ async fn a_client_certificate_not_valid_yet_is_refused() {
 async fn a_client_certificate_without_eku_client_auth_is_refused() {
     let lab = Lab::start();
     lab.assert_good_client_gets_a_decision().await;
-    let ca = lab
-        .server
-        .tls()
-        .expect("TLS files")
-        .authority()
-        .expect("CA");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    negative::client_without_client_auth(&ca)
-        .expect("issue")
-        .write(&cert, &key)
-        .expect("write");
-    let attempt = attempt(&lab.server.client_url(), &lab.ca(), Some((cert, key))).await;
+    let (_dir, client) = lab.issue_client(negative::client_without_client_auth);
+    let attempt = attempt(&lab.server.client_url(), &lab.ca(), Some(client)).await;
     assert_refused(attempt, "BadCertificate");
     lab.assert_good_client_gets_a_decision().await;
 }
