@@ -44,6 +44,11 @@ pub async fn connect(
         .with_context(|| format!("cannot connect to NATS at {}", config.url))
 }
 
+/// True while `client` is connected to a server.
+pub fn is_connected(client: &Client) -> bool {
+    client.connection_state() == async_nats::connection::State::Connected
+}
+
 /// The connection's name (`<name>-<role>`) and TLS settings: root CA, client certificate.
 pub fn base_options(config: &NatsConfig, role: &str) -> ConnectOptions {
     let mut options = ConnectOptions::new().name(format!("{}-{role}", config.name));

@@ -17,6 +17,7 @@ use router_core::{BackpressureMonitor, FeedbackEffect, Outcome, Router};
 use crate::config::Subjects;
 use crate::memory;
 use crate::metrics::Metrics;
+use crate::nats;
 
 /// How often backpressure is re-evaluated and gauges refreshed when idle.
 const EVALUATION_PERIOD: Duration = Duration::from_millis(50);
@@ -39,7 +40,7 @@ const STOP_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Flushes pending publications, giving up after [`STOP_FLUSH_TIMEOUT`]; skipped while the
 /// connection is down, as nothing could be delivered.
 pub async fn flush_before_stop(client: &Client, what: &str) {
-    if client.connection_state() != async_nats::connection::State::Connected {
+    if !nats::is_connected(client) {
         tracing::warn!("{what} skipped: not connected to NATS");
         return;
     }
@@ -104,9 +105,7 @@ impl Shared {
 
     /// True while every NATS connection is up.
     pub fn nats_connected(&self) -> bool {
-        self.connections
-            .iter()
-            .all(|c| c.connection_state() == async_nats::connection::State::Connected)
+        self.connections.iter().all(nats::is_connected)
     }
 
     /// (pending, in flight). Pending is what the decide connection received and no worker
@@ -226,7 +225,7 @@ async fn decide_worker(
             },
         }
     }
-    if client.connection_state() != async_nats::connection::State::Connected {
+    if !nats::is_connected(&client) {
         // No answer could be delivered and no PONG would come back: nothing to drain.
         return 0;
     }
