@@ -3,15 +3,12 @@
 //!
 //! `put` validates the policy with the router's own rules (`router_core::Policy::from_json`)
 //! before it writes; an invalid policy never reaches the bucket. The bucket rules (name,
-//! key format, settings) are the router's own file, included below.
+//! key format, settings) are the router's own (`router_bin::buckets`).
 //!
 //! Connection: `--nats-url` (comma-separated for a cluster), else the cluster of
 //! `cargo xtask cluster-start` with `--cluster`, else the server of `cargo xtask nats-start`
 //! (its `nats.json`), else `nats://127.0.0.1:4222`. TLS files default to
 //! `<artifacts>/certs` when the URL is `tls://`.
-
-#[path = "../../crates/router-bin/src/buckets.rs"]
-pub mod buckets;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,6 +17,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
+
+use router_bin::buckets;
 
 use crate::paths::{self, ArtifactsArg};
 

@@ -10,6 +10,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use crate::buckets;
+use crate::shutdown::sleep_or_stop;
 
 /// Pause before opening a bucket or a watch again after a failure.
 pub const RETRY_DELAY: Duration = Duration::from_millis(500);
@@ -110,7 +111,7 @@ const LAG_CHECK_PERIOD: Duration = Duration::from_secs(1);
 /// dies, the client only notices after missed heartbeats (many seconds). Once a second the
 /// bucket's last revision is read; a watch that one period later has still not reached the
 /// revision read before is stalled, and is resumed from the last revision it applied.
-pub struct LagCheck {
+struct LagCheck {
     interval: tokio::time::Interval,
     /// The bucket's last revision at the previous check, when the watch was behind it.
     target: Option<u64>,
@@ -118,7 +119,7 @@ pub struct LagCheck {
 
 impl LagCheck {
     /// A check whose first tick is one period from now.
-    pub fn new() -> Self {
+    fn new() -> Self {
         let start = tokio::time::Instant::now() + LAG_CHECK_PERIOD;
         let mut interval = tokio::time::interval_at(start, LAG_CHECK_PERIOD);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -129,13 +130,13 @@ impl LagCheck {
     }
 
     /// The next check time.
-    pub async fn tick(&mut self) {
+    async fn tick(&mut self) {
         self.interval.tick().await;
     }
 
     /// True when the watch, having applied up to `seen`, has not reached in a whole period
     /// the revision the bucket had at the previous check.
-    pub async fn stalled(&mut self, store: &kv::Store, seen: u64) -> bool {
+    async fn stalled(&mut self, store: &kv::Store, seen: u64) -> bool {
         if self.target.is_some_and(|target| seen < target) {
             self.target = None;
             return true;
@@ -168,12 +169,4 @@ pub fn jetstream(client: Client) -> async_nats::jetstream::Context {
     async_nats::jetstream::ContextBuilder::new()
         .timeout(JETSTREAM_TIMEOUT)
         .build(client)
-}
-
-/// Sleeps for `delay`; true when shutdown was asked for meanwhile.
-pub async fn sleep_or_stop(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
-    tokio::select! {
-        _ = shutdown.changed() => true,
-        _ = tokio::time::sleep(delay) => *shutdown.borrow(),
-    }
 }

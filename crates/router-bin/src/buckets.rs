@@ -1,13 +1,9 @@
 //! The JetStream key-value buckets a router fleet shares: `router_policies` (the policy
 //! source that replaces the directory) and `router_sticky` (sticky sessions).
 //!
-//! This module depends only on async-nats, router-core, serde_json and anyhow, so that
-//! `cargo xtask policy` and the cluster tests include the very same file (`#[path]`) instead
-//! of copying its rules: one definition of the bucket settings, the key formats and the
-//! validation that keeps an invalid policy out of the bucket.
-
-// Each includer uses a part of this module.
-#![allow(dead_code)]
+//! `cargo xtask policy` and the cluster tests use this module too: one definition of the
+//! bucket settings, the key formats and the validation that keeps an invalid policy out of
+//! the bucket.
 
 use std::time::Duration;
 

@@ -13,6 +13,8 @@ use serde::Deserialize;
 
 use router_core::Thresholds;
 
+pub use crate::decide::Responder;
+
 /// Command-line flags; each can also come from the environment variable named beside it.
 #[derive(Debug, Parser)]
 #[command(
@@ -89,6 +91,10 @@ pub struct Cli {
     /// Connection name prefix shown by nats-server (`<name>-control`, `<name>-decide`).
     #[arg(long, env = "ROUTER_NATS_NAME")]
     pub nats_name: Option<String>,
+    /// What answers decide requests: `decide` (the router) or `echo` (a fixed reply without
+    /// a decision, the benchmark's raw-NATS reference).
+    #[arg(long, env = "ROUTER_RESPONDER")]
+    pub responder: Option<Responder>,
     /// Check the configuration, certificates and policies, print a summary and exit.
     #[arg(long)]
     pub check: bool,
@@ -189,6 +195,8 @@ pub struct RouterConfig {
     pub sticky_store: StickyStore,
     /// Replicas of a bucket this router creates (when it does not exist yet).
     pub kv_replicas: usize,
+    /// What answers decide requests (`decide`, or `echo` for the benchmark's reference).
+    pub responder: Responder,
 }
 
 /// `[backpressure]`
@@ -251,6 +259,7 @@ impl Default for RouterConfig {
             policy_source: PolicySource::Dir,
             sticky_store: StickyStore::Memory,
             kv_replicas: 1,
+            responder: Responder::Decide,
         }
     }
 }
@@ -340,6 +349,7 @@ impl Config {
         set(&mut self.router.policy_source, &cli.policy_source);
         set(&mut self.router.sticky_store, &cli.sticky_store);
         set(&mut self.router.kv_replicas, &cli.kv_replicas);
+        set(&mut self.router.responder, &cli.responder);
         set(&mut self.nats.name, &cli.nats_name);
         set(&mut self.backpressure.queue_overload, &cli.queue_overload);
         set(

@@ -1,11 +1,15 @@
 //! The dead-letter stream: a JetStream stream that keeps what the router publishes on the DLQ
 //! subject, so an intake rejection outlives the moment nobody is subscribed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use async_nats::Client;
+use async_nats::{Client, HeaderMap, Message};
 use tokio::sync::watch;
+
+use crate::clock;
+use crate::metrics::Metrics;
 
 /// Name of the stream capturing the DLQ subject.
 pub const STREAM: &str = "BEAMLINE_DLQ";
@@ -76,5 +80,49 @@ async fn attempt(client: &Client, subject: &str) -> Attempt {
             Attempt::Refused
         }
         Err(_) => Attempt::NoAnswer,
+    }
+}
+
+/// Publishes intake rejections on the DLQ subject.
+pub struct Dlq {
+    subject: String,
+    metrics: Arc<Metrics>,
+}
+
+impl Dlq {
+    /// Publishes on `subject`, counting in `metrics`.
+    pub fn new(subject: String, metrics: Arc<Metrics>) -> Self {
+        Dlq { subject, metrics }
+    }
+
+    /// Republishes a rejected request, unchanged, with the reason in headers.
+    pub async fn publish(
+        &self,
+        client: &Client,
+        message: &Message,
+        intake_code: &str,
+        why: &str,
+        tenant_id: Option<&str>,
+    ) {
+        let clean =
+            |s: &str| -> String { s.chars().filter(|c| !c.is_control()).take(512).collect() };
+        let mut headers = HeaderMap::new();
+        headers.insert("Beamline-Intake-Error-Code", intake_code);
+        headers.insert("Beamline-Error-Message", clean(why).as_str());
+        headers.insert("Beamline-Original-Subject", message.subject.as_str());
+        headers.insert(
+            "Beamline-Received-At-Ms",
+            clock::now_ms().to_string().as_str(),
+        );
+        if let Some(tenant) = tenant_id {
+            headers.insert("Beamline-Tenant-Id", clean(tenant).as_str());
+        }
+        match client
+            .publish_with_headers(self.subject.clone(), headers, message.payload.clone())
+            .await
+        {
+            Ok(()) => self.metrics.dlq_published.increment(1),
+            Err(err) => tracing::warn!(%err, "cannot publish to the DLQ subject"),
+        }
     }
 }

@@ -18,10 +18,13 @@ use metrics::Counter;
 use tokio::sync::watch;
 
 use router_core::policy::PolicySet;
+use router_core::Router;
 
-use crate::bucket_watch::{self, bucket_state, sleep_or_stop, WatchStart, RETRY_DELAY};
+use crate::bucket_watch::{self, bucket_state, WatchStart, RETRY_DELAY};
 use crate::buckets;
-use crate::service::Shared;
+use crate::metrics::{Metrics, Registry};
+use crate::readiness::Readiness;
+use crate::shutdown::sleep_or_stop;
 
 /// How long to wait for the first entry before asking the bucket whether it is empty.
 const SNAPSHOT_PROBE: Duration = Duration::from_secs(1);
@@ -33,28 +36,40 @@ struct Counters {
 }
 
 impl Counters {
-    fn register() -> Self {
-        metrics::describe_counter!(
-            "router_policy_kv_updates_total",
-            "Policy changes read from the router_policies bucket, by result"
+    fn register(registry: &Registry) -> Self {
+        const NAME: &str = "router_policy_kv_updates_total";
+        registry.describe_counter(
+            NAME,
+            None,
+            "Policy changes read from the router_policies bucket, by result",
         );
         Counters {
-            applied: metrics::counter!("router_policy_kv_updates_total", "result" => "applied"),
-            removed: metrics::counter!("router_policy_kv_updates_total", "result" => "removed"),
-            rejected: metrics::counter!("router_policy_kv_updates_total", "result" => "rejected"),
+            applied: registry.counter(NAME, &[("result", "applied")]),
+            removed: registry.counter(NAME, &[("result", "removed")]),
+            rejected: registry.counter(NAME, &[("result", "rejected")]),
         }
     }
+}
+
+/// What the policy task updates.
+pub struct PolicyTarget {
+    /// The router whose policy store is replaced and updated.
+    pub router: Arc<Router>,
+    /// `router_policies_loaded` and the registry for this task's counters.
+    pub metrics: Arc<Metrics>,
+    /// Told when the policy count changes.
+    pub readiness: Arc<Readiness>,
 }
 
 /// Watches the policy bucket until `shutdown` flips. Never returns an error: a failure to
 /// reach the bucket is logged and retried, and the policies already served stay.
 pub async fn run(
     client: Client,
-    shared: Arc<Shared>,
+    target: PolicyTarget,
     replicas: usize,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let counters = Counters::register();
+    let counters = Counters::register(&target.metrics.registry);
     let js = bucket_watch::jetstream(client);
     let Some(store) = bucket_watch::open_when_reachable(
         &js,
@@ -67,7 +82,7 @@ pub async fn run(
         return;
     };
     let last_revision = loop {
-        match load_snapshot(&store, &shared, &counters).await {
+        match load_snapshot(&store, &target, &counters).await {
             Ok(revision) => break revision,
             Err(err) => {
                 tracing::warn!(error = %format!("{err:#}"), "cannot read the policy bucket; retrying")
@@ -82,7 +97,7 @@ pub async fn run(
         "policy",
         WatchStart::After(last_revision),
         &mut shutdown,
-        |entry| apply(&shared, &counters, entry),
+        |entry| apply(&target, &counters, entry),
     )
     .await;
 }
@@ -91,7 +106,7 @@ pub async fn run(
 /// revision seen (where the live watch resumes).
 async fn load_snapshot(
     store: &kv::Store,
-    shared: &Shared,
+    target: &PolicyTarget,
     counters: &Counters,
 ) -> anyhow::Result<u64> {
     let mut set = PolicySet::default();
@@ -139,8 +154,9 @@ async fn load_snapshot(
         }
     }
     let loaded = set.len();
-    shared.router.policies().replace(set);
-    shared.metrics.policies_loaded.set(loaded as f64);
+    target.router.policies().replace(set);
+    target.metrics.policies_loaded.set(loaded as f64);
+    target.readiness.touch();
     counters.applied.increment(loaded as u64);
     tracing::info!(
         loaded,
@@ -156,13 +172,13 @@ async fn load_snapshot(
 }
 
 /// Applies one live change atomically; a refused value keeps the policy already served.
-fn apply(shared: &Shared, counters: &Counters, entry: &kv::Entry) {
+fn apply(target: &PolicyTarget, counters: &Counters, entry: &kv::Entry) {
     let Some((tenant, policy_id)) = buckets::parse_policy_key(&entry.key) else {
         counters.rejected.increment(1);
         tracing::error!(key = %entry.key, "policy bucket key is not <tenant>.<policy>; ignored");
         return;
     };
-    let policies = shared.router.policies();
+    let policies = target.router.policies();
     match entry.operation {
         Operation::Put => match buckets::parse_policy(&entry.value, tenant, policy_id) {
             Ok(policy) => {
@@ -188,8 +204,9 @@ fn apply(shared: &Shared, counters: &Counters, entry: &kv::Entry) {
             }
         }
     }
-    shared
+    target
         .metrics
         .policies_loaded
         .set(policies.snapshot().len() as f64);
+    target.readiness.touch();
 }

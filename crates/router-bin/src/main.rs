@@ -1,33 +1,21 @@
-//! `router`: the Beamline Router service.
+//! `router`: the Beamline Router service — command line, logging and signals around
+//! [`router_bin::start`].
 //!
 //! Exit codes: 0 after a clean shutdown, 1 on a runtime failure (e.g. the metrics port is
 //! busy), 2 on a configuration problem (bad file, missing or expired certificate, plaintext
 //! against a TLS-only server).
 
-mod app;
-mod bucket_watch;
-mod buckets;
-mod config;
-mod connect_diagnosis;
-mod dlq;
-mod http;
-mod kv_policies;
-mod memory;
-mod metrics;
-mod nats;
-mod service;
-mod sticky_sync;
-mod tls;
-
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Cli, Config, LogFormat};
+use router_bin::{Cli, Config, ConfigError, LogFormat};
 
 fn main() -> ExitCode {
-    memory::configure();
+    router_bin::memory::configure();
     let cli = Cli::parse();
     let config = match Config::load(&cli) {
         Ok(config) => config,
@@ -37,6 +25,15 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config);
+    if cli.check {
+        return match router_bin::check(&config) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => fail(&err),
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -47,18 +44,42 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(app::run(config, cli.check)) {
+    match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!("{err:#}");
-            eprintln!("router: {err:#}");
-            if err.downcast_ref::<app::ConfigError>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
+        Err(err) => fail(&err),
+    }
+}
+
+/// Logs the error and maps it to the exit code: 2 for configuration, 1 otherwise.
+fn fail(err: &anyhow::Error) -> ExitCode {
+    tracing::error!("{err:#}");
+    eprintln!("router: {err:#}");
+    if err.downcast_ref::<ConfigError>().is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Runs the router until SIGTERM or Ctrl-C; SIGHUP reloads the policies.
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let router = router_bin::start(config, async {
+        let _ = stop_rx.await;
+    })
+    .await?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => router.reload_policies(),
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
         }
     }
+    let _ = stop_tx.send(());
+    router.stopped().await
 }
 
 fn init_logging(config: &Config) {

@@ -1,8 +1,9 @@
-//! Prometheus metrics: handles registered once at start, so the request path only bumps
-//! atomics.
+//! Prometheus metrics: one registry per router (no global recorder, so several routers can
+//! run in one process), with handles registered once at start so that the request path only
+//! bumps atomics.
 
-use metrics::{Counter, Gauge, Histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 
 use router_core::{ErrorCode, Reason};
 
@@ -12,9 +13,87 @@ const LATENCY_BUCKETS: [f64; 16] = [
     0.05, 0.1, 0.5, 1.0, 5.0,
 ];
 
-/// Every metric the router exports.
+/// The metric names whose values are latencies, bucketed by [`LATENCY_BUCKETS`].
+const LATENCY_HISTOGRAMS: [&str; 1] = ["router_decide_latency_seconds"];
+
+/// One router's metric registry: registers handles and renders the Prometheus text.
+pub struct Registry {
+    recorder: PrometheusRecorder,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> anyhow::Result<Self> {
+        let mut builder = PrometheusBuilder::new();
+        for name in LATENCY_HISTOGRAMS {
+            builder =
+                builder.set_buckets_for_metric(Matcher::Full(name.into()), &LATENCY_BUCKETS)?;
+        }
+        Ok(Registry {
+            recorder: builder.build_recorder(),
+        })
+    }
+
+    /// A counter `name{labels}`.
+    pub fn counter(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Counter {
+        self.recorder
+            .register_counter(&key(name, labels), &metadata())
+    }
+
+    /// A gauge `name{labels}`.
+    pub fn gauge(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Gauge {
+        self.recorder
+            .register_gauge(&key(name, labels), &metadata())
+    }
+
+    /// A histogram `name{labels}`.
+    pub fn histogram(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Histogram {
+        self.recorder
+            .register_histogram(&key(name, labels), &metadata())
+    }
+
+    /// The `# HELP` text (and unit) of a counter.
+    pub fn describe_counter(&self, name: &'static str, unit: Option<Unit>, help: &'static str) {
+        self.recorder
+            .describe_counter(KeyName::from(name), unit, help.into());
+    }
+
+    /// The `# HELP` text (and unit) of a gauge.
+    pub fn describe_gauge(&self, name: &'static str, unit: Option<Unit>, help: &'static str) {
+        self.recorder
+            .describe_gauge(KeyName::from(name), unit, help.into());
+    }
+
+    /// The `# HELP` text (and unit) of a histogram.
+    pub fn describe_histogram(&self, name: &'static str, unit: Option<Unit>, help: &'static str) {
+        self.recorder
+            .describe_histogram(KeyName::from(name), unit, help.into());
+    }
+
+    /// The Prometheus text of every metric.
+    pub fn render(&self) -> String {
+        let handle = self.recorder.handle();
+        handle.run_upkeep();
+        handle.render()
+    }
+}
+
+fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
+    let labels: Vec<Label> = labels
+        .iter()
+        .map(|(k, v)| Label::new(*k, (*v).to_owned()))
+        .collect();
+    Key::from_parts(name, labels)
+}
+
+fn metadata() -> Metadata<'static> {
+    Metadata::new(module_path!(), metrics::Level::INFO, None)
+}
+
+/// Every metric of the request path and the service.
 pub struct Metrics {
-    handle: PrometheusHandle,
+    /// The registry the handles belong to; other tasks register their own metrics in it.
+    pub registry: Registry,
     decisions: Vec<Counter>,
     errors: Vec<Counter>,
     /// Idempotent replays.
@@ -56,44 +135,41 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Installs the global recorder and registers every metric. Call once.
-    pub fn install(decide_subject: &str) -> anyhow::Result<Metrics> {
-        let handle = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Full("router_decide_latency_seconds".into()),
-                &LATENCY_BUCKETS,
-            )?
-            .install_recorder()?;
-        describe();
-        let subject = decide_subject.to_owned();
+    /// A registry with every metric of the router registered (the decide subject labels the
+    /// intake gauges).
+    pub fn new(decide_subject: &str) -> anyhow::Result<Metrics> {
+        let registry = Registry::new()?;
+        describe(&registry);
+        let subject = [("subject", decide_subject)];
+        let r = &registry;
         Ok(Metrics {
-            handle,
             decisions: Reason::ALL
                 .iter()
-                .map(|r| metrics::counter!("router_decisions_total", "reason" => r.as_str()))
+                .map(|reason| r.counter("router_decisions_total", &[("reason", reason.as_str())]))
                 .collect(),
             errors: ErrorCode::ALL
                 .iter()
-                .map(|c| metrics::counter!("router_errors_total", "code" => c.as_str()))
+                .map(|code| r.counter("router_errors_total", &[("code", code.as_str())]))
                 .collect(),
-            replayed: metrics::counter!("router_decisions_replayed_total"),
-            decide_latency: metrics::histogram!("router_decide_latency_seconds"),
-            dlq_published: metrics::counter!("router_dlq_published_total"),
-            backpressure_active: metrics::gauge!("router_intake_backpressure_active", "subject" => subject.clone()),
-            backpressure_active_total: metrics::counter!("router_backpressure_active_total"),
-            pending: metrics::gauge!("router_pending_messages", "subject" => subject.clone()),
-            inflight: metrics::gauge!("router_inflight_messages", "subject" => subject),
-            nats_connected: metrics::gauge!("router_nats_connected"),
-            nats_connects: metrics::counter!("router_nats_connects_total"),
-            rss_bytes: metrics::gauge!("router_process_rss_bytes"),
-            peak_rss_bytes: metrics::gauge!("router_process_peak_rss_bytes"),
-            client_cert_days_left: metrics::gauge!("router_client_cert_days_left"),
-            policies_loaded: metrics::gauge!("router_policies_loaded"),
-            reloads_ok: metrics::counter!("router_policy_reloads_total", "result" => "ok"),
-            reloads_failed: metrics::counter!("router_policy_reloads_total", "result" => "error"),
-            feedback_applied: metrics::counter!("router_feedback_total", "result" => "applied"),
-            feedback_rejected: metrics::counter!("router_feedback_total", "result" => "rejected"),
-            breakers_not_closed: metrics::gauge!("router_circuit_breakers_not_closed"),
+            replayed: r.counter("router_decisions_replayed_total", &[]),
+            decide_latency: r.histogram("router_decide_latency_seconds", &[]),
+            dlq_published: r.counter("router_dlq_published_total", &[]),
+            backpressure_active: r.gauge("router_intake_backpressure_active", &subject),
+            backpressure_active_total: r.counter("router_backpressure_active_total", &[]),
+            pending: r.gauge("router_pending_messages", &subject),
+            inflight: r.gauge("router_inflight_messages", &subject),
+            nats_connected: r.gauge("router_nats_connected", &[]),
+            nats_connects: r.counter("router_nats_connects_total", &[]),
+            rss_bytes: r.gauge("router_process_rss_bytes", &[]),
+            peak_rss_bytes: r.gauge("router_process_peak_rss_bytes", &[]),
+            client_cert_days_left: r.gauge("router_client_cert_days_left", &[]),
+            policies_loaded: r.gauge("router_policies_loaded", &[]),
+            reloads_ok: r.counter("router_policy_reloads_total", &[("result", "ok")]),
+            reloads_failed: r.counter("router_policy_reloads_total", &[("result", "error")]),
+            feedback_applied: r.counter("router_feedback_total", &[("result", "applied")]),
+            feedback_rejected: r.counter("router_feedback_total", &[("result", "rejected")]),
+            breakers_not_closed: r.gauge("router_circuit_breakers_not_closed", &[]),
+            registry,
         })
     }
 
@@ -113,38 +189,43 @@ impl Metrics {
             self.rss_bytes.set(rss as f64);
             self.peak_rss_bytes.set(peak as f64);
         }
-        self.handle.run_upkeep();
-        self.handle.render()
+        self.registry.render()
     }
 }
 
-fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!("router_decisions_total", "Decisions by reason");
-    describe_counter!("router_errors_total", "Error replies by error code");
-    describe_histogram!(
+fn describe(r: &Registry) {
+    r.describe_counter("router_decisions_total", None, "Decisions by reason");
+    r.describe_counter("router_errors_total", None, "Error replies by error code");
+    r.describe_histogram(
         "router_decide_latency_seconds",
-        Unit::Seconds,
-        "Decide latency from receipt to reply"
+        Some(Unit::Seconds),
+        "Decide latency from receipt to reply",
     );
-    describe_gauge!(
+    r.describe_gauge(
         "router_intake_backpressure_active",
-        "1 while backpressure is active"
+        None,
+        "1 while backpressure is active",
     );
-    describe_counter!(
+    r.describe_counter(
         "router_backpressure_active_total",
-        "Transitions of backpressure into active"
+        None,
+        "Transitions of backpressure into active",
     );
-    describe_gauge!("router_nats_connected", "1 while connected to NATS");
-    describe_gauge!("router_process_rss_bytes", Unit::Bytes, "Resident set size");
-    describe_gauge!(
+    r.describe_gauge("router_nats_connected", None, "1 while connected to NATS");
+    r.describe_gauge(
+        "router_process_rss_bytes",
+        Some(Unit::Bytes),
+        "Resident set size",
+    );
+    r.describe_gauge(
         "router_process_peak_rss_bytes",
-        Unit::Bytes,
-        "Peak resident set size"
+        Some(Unit::Bytes),
+        "Peak resident set size",
     );
-    describe_gauge!(
+    r.describe_gauge(
         "router_client_cert_days_left",
-        "Days until the NATS client certificate expires"
+        None,
+        "Days until the NATS client certificate expires",
     );
 }
 
@@ -162,4 +243,30 @@ pub fn process_memory() -> Option<(u64, u64)> {
         Some(kib * 1024)
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_registries_do_not_share_values() {
+        let a = Metrics::new("a.v1.decide").expect("registry a");
+        let b = Metrics::new("b.v1.decide").expect("registry b");
+        a.decision(Reason::Weighted);
+        a.decision(Reason::Weighted);
+        b.decision(Reason::Sticky);
+        let text_a = a.render();
+        let text_b = b.render();
+        assert!(
+            text_a.contains("router_decisions_total{reason=\"weighted\"} 2"),
+            "{text_a}"
+        );
+        assert!(
+            text_b.contains("router_decisions_total{reason=\"weighted\"} 0"),
+            "{text_b}"
+        );
+        assert!(text_a.contains("router_pending_messages{subject=\"a.v1.decide\"}"));
+        assert!(text_a.contains("# HELP router_decisions_total Decisions by reason"));
+    }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::{Client, ConnectOptions, Event};
+use tokio::sync::watch;
 
 use crate::config::NatsConfig;
 use crate::connect_diagnosis::ConnectDiagnosis;
@@ -16,12 +17,14 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(1000);
 
 /// Connects (or starts connecting, when the server is not up yet) and returns the client.
 /// `role` names the connection (`<name>-<role>` on the server) and its log lines; failed
-/// attempts are explained by `diagnosis`.
+/// attempts are explained by `diagnosis`; `readiness` is signalled whenever the connection
+/// comes or goes.
 pub async fn connect(
     config: &NatsConfig,
     role: &'static str,
     metrics: Arc<Metrics>,
     diagnosis: Arc<ConnectDiagnosis>,
+    readiness: watch::Sender<()>,
 ) -> anyhow::Result<Client> {
     let servers = server_addrs(&config.url)?;
     base_options(config, role)
@@ -37,7 +40,11 @@ pub async fn connect(
         .event_callback(move |event| {
             let metrics = metrics.clone();
             let diagnosis = diagnosis.clone();
-            async move { on_event(event, role, &metrics, &diagnosis) }
+            let readiness = readiness.clone();
+            async move {
+                on_event(event, role, &metrics, &diagnosis);
+                readiness.send_replace(());
+            }
         })
         .connect(servers)
         .await
@@ -47,6 +54,23 @@ pub async fn connect(
 /// True while `client` is connected to a server.
 pub fn is_connected(client: &Client) -> bool {
     client.connection_state() == async_nats::connection::State::Connected
+}
+
+/// Waits at most this long for a flush while stopping; NATS may be gone.
+const STOP_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Flushes pending publications, giving up after [`STOP_FLUSH_TIMEOUT`]; skipped while the
+/// connection is down, as nothing could be delivered.
+pub async fn flush_before_stop(client: &Client, what: &str) {
+    if !is_connected(client) {
+        tracing::warn!("{what} skipped: not connected to NATS");
+        return;
+    }
+    match tokio::time::timeout(STOP_FLUSH_TIMEOUT, client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!(%err, "{what} failed"),
+        Err(_) => tracing::warn!("{what} timed out: NATS did not answer"),
+    }
 }
 
 /// The connection's name (`<name>-<role>`) and TLS settings: root CA, client certificate.

@@ -24,9 +24,15 @@ use router_core::Handled;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use router_core::Router;
+
 use crate::bucket_watch::{self, WatchStart};
 use crate::buckets::{self, StickyRecord};
-use crate::service::{now_ms, Shared};
+use crate::clock::now_ms;
+use crate::metrics::Registry;
+
+/// The counter of this module, by `result`.
+const COUNTER: &str = "router_sticky_kv_total";
 
 /// Mappings queued for the writer before new ones are dropped.
 const QUEUE: usize = 16_384;
@@ -57,16 +63,17 @@ struct Counters {
 }
 
 /// Creates the queue between the request path and the writer.
-pub fn channel() -> Channel {
-    metrics::describe_counter!(
-        "router_sticky_kv_total",
-        "Sticky mappings shared through the router_sticky bucket, by result"
+pub fn channel(registry: &Registry) -> Channel {
+    registry.describe_counter(
+        COUNTER,
+        None,
+        "Sticky mappings router through the router_sticky bucket, by result",
     );
     let (queue, mappings) = mpsc::channel(QUEUE);
     Channel {
         sync: StickySync {
             queue,
-            dropped: metrics::counter!("router_sticky_kv_total", "result" => "dropped"),
+            dropped: registry.counter(COUNTER, &[("result", "dropped")]),
         },
         mappings,
     }
@@ -83,27 +90,20 @@ impl StickySync {
     }
 }
 
-/// The request path's hook: hands the mapping `handled` recorded to the writer when sticky
-/// sessions are shared (`sync` is `Some`), does nothing otherwise.
-pub fn offer(sync: &Option<StickySync>, handled: &Handled) {
-    if let Some(sync) = sync {
-        sync.offer(handled);
-    }
-}
-
 /// Runs the writer and the watcher until `shutdown` flips.
 pub async fn run(
     client: Client,
-    shared: Arc<Shared>,
+    router: Arc<Router>,
+    registry: &Registry,
     mappings: mpsc::Receiver<StickyMapping>,
     replicas: usize,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let counters = Arc::new(Counters {
-        written: metrics::counter!("router_sticky_kv_total", "result" => "written"),
-        lost_race: metrics::counter!("router_sticky_kv_total", "result" => "lost_race"),
-        failed: metrics::counter!("router_sticky_kv_total", "result" => "failed"),
-        imported: metrics::counter!("router_sticky_kv_total", "result" => "imported"),
+        written: registry.counter(COUNTER, &[("result", "written")]),
+        lost_race: registry.counter(COUNTER, &[("result", "lost_race")]),
+        failed: registry.counter(COUNTER, &[("result", "failed")]),
+        imported: registry.counter(COUNTER, &[("result", "imported")]),
     });
     let js = bucket_watch::jetstream(client);
     let Some(store) = bucket_watch::open_when_reachable(
@@ -116,22 +116,22 @@ pub async fn run(
     else {
         return;
     };
-    tracing::info!(bucket = buckets::STICKY_BUCKET, "sticky sessions shared");
+    tracing::info!(bucket = buckets::STICKY_BUCKET, "sticky sessions router");
     let writer = write(
         store.clone(),
-        shared.clone(),
+        router.clone(),
         counters.clone(),
         mappings,
         shutdown.clone(),
     );
-    let watcher = import(store, shared, counters, shutdown);
+    let watcher = import(store, router, counters, shutdown);
     tokio::join!(writer, watcher);
 }
 
 /// Stores queued mappings, a bounded number at a time.
 async fn write(
     store: kv::Store,
-    shared: Arc<Shared>,
+    router: Arc<Router>,
     counters: Arc<Counters>,
     mut mappings: mpsc::Receiver<StickyMapping>,
     mut shutdown: watch::Receiver<bool>,
@@ -147,7 +147,7 @@ async fn write(
         }
         writes.spawn(write_one(
             store.clone(),
-            shared.clone(),
+            router.clone(),
             counters.clone(),
             mapping,
         ));
@@ -161,7 +161,7 @@ async fn write(
 
 async fn write_one(
     store: kv::Store,
-    shared: Arc<Shared>,
+    router: Arc<Router>,
     counters: Arc<Counters>,
     mapping: StickyMapping,
 ) {
@@ -205,7 +205,7 @@ async fn write_one(
         Ok(stored) if stored.remaining_ms(now) > 0 => {
             if stored.provider_id != record.provider_id {
                 counters.lost_race.increment(1);
-                remember(&shared, &stored, now);
+                remember(&router, &stored, now);
             }
         }
         // Expired or unreadable: replace it unless someone else does first.
@@ -219,7 +219,7 @@ async fn write_one(
 /// Imports every mapping in the bucket, then each new one, until shutdown.
 async fn import(
     store: kv::Store,
-    shared: Arc<Shared>,
+    router: Arc<Router>,
     counters: Arc<Counters>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -233,7 +233,7 @@ async fn import(
                 return;
             }
             if let Ok(record) = serde_json::from_slice::<StickyRecord>(&entry.value) {
-                if remember(&shared, &record, now_ms()) {
+                if remember(&router, &record, now_ms()) {
                     counters.imported.increment(1);
                 }
             }
@@ -244,12 +244,12 @@ async fn import(
 
 /// Puts a stored mapping into the local store for the time it still has; false when it
 /// has expired.
-fn remember(shared: &Shared, record: &StickyRecord, now: u64) -> bool {
+fn remember(router: &Router, record: &StickyRecord, now: u64) -> bool {
     let remaining = record.remaining_ms(now);
     if remaining == 0 {
         return false;
     }
-    shared.router.engine().remember_sticky(
+    router.engine().remember_sticky(
         &record.tenant_id,
         &record.session,
         &record.provider_id,

@@ -12,9 +12,6 @@
 //! Everything runs on loopback with bounded counts and durations. The tests take turns (one
 //! cluster at a time), so that a 2-core machine is not asked to run three clusters at once.
 
-#[path = "../src/buckets.rs"]
-mod buckets;
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use nats_harness::cluster::NatsCluster;
+use router_bin::buckets;
 use serde_json::{json, Value};
 
 const DECIDE: &str = "beamline.router.v1.decide";

@@ -10,13 +10,22 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::sync::watch;
 
-use crate::service::Shared;
+use crate::metrics::Metrics;
+use crate::readiness::Readiness;
+
+/// What the endpoints read.
+#[derive(Clone)]
+struct Endpoints {
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+}
 
 /// Binds `addr` (failing with a message naming it) and returns the bound address and the
 /// server future, which ends when `shutdown` flips.
 pub async fn bind(
     addr: SocketAddr,
-    state: Arc<Shared>,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(
     SocketAddr,
@@ -29,20 +38,20 @@ pub async fn bind(
         .local_addr()
         .context("metrics listener has no address")?;
     let app = axum::Router::new()
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(render_metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state);
+        .with_state(Endpoints { metrics, readiness });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = shutdown.changed().await;
     });
     Ok((bound, std::future::IntoFuture::into_future(server)))
 }
 
-async fn metrics(AxumState(shared): AxumState<Arc<Shared>>) -> impl IntoResponse {
+async fn render_metrics(AxumState(endpoints): AxumState<Endpoints>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        shared.metrics.render(),
+        endpoints.metrics.render(),
     )
 }
 
@@ -50,18 +59,16 @@ async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, "ok\n")
 }
 
-async fn readyz(AxumState(shared): AxumState<Arc<Shared>>) -> impl IntoResponse {
-    let connected = shared.nats_connected();
-    let subscribed = shared.subscriptions_ready();
-    let policies = shared.router.policies().snapshot().len();
+async fn readyz(AxumState(endpoints): AxumState<Endpoints>) -> impl IntoResponse {
+    let report = endpoints.readiness.report();
     let body = serde_json::json!({
-        "ready": connected && subscribed && policies > 0,
-        "subscribed": subscribed,
-        "nats_connected": connected,
-        "policies_loaded": policies,
+        "ready": report.ready(),
+        "subscribed": report.subscribed,
+        "nats_connected": report.nats_connected,
+        "policies_loaded": report.policies_loaded,
     })
     .to_string();
-    let status = if connected && subscribed && policies > 0 {
+    let status = if report.ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
