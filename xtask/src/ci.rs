@@ -32,6 +32,9 @@ enum Action {
     Cargo(&'static [&'static str]),
     /// This xtask binary with these arguments (no rebuild).
     Xtask(&'static [&'static str]),
+    /// This xtask binary with these arguments; exit code 3 ("too noisy to judge") is a
+    /// warning, not a failure.
+    XtaskJudging(&'static [&'static str]),
 }
 
 /// One named step.
@@ -55,6 +58,16 @@ const fn xtask(name: &'static str, args: &'static [&'static str]) -> Step {
     }
 }
 
+const fn judging(name: &'static str, args: &'static [&'static str]) -> Step {
+    Step {
+        name,
+        action: Action::XtaskJudging(args),
+    }
+}
+
+/// The exit code of a judgement that could not conclude (the perf gate's "too noisy").
+const CANNOT_JUDGE: i32 = 3;
+
 /// The steps, in order. One line per step.
 fn steps() -> Vec<Step> {
     vec![
@@ -77,13 +90,20 @@ fn steps() -> Vec<Step> {
         // timing on a loaded 2-core machine; a retried suite shows as `flaky` in heavy's
         // table, so it is seen, not hidden.
         xtask("heavy", &["heavy", "--retries", "1"]),
-        // Artifacts, invariants, validate-tls, a short bench and the perf gate.
-        xtask("freeze-check", &["freeze-check", "--skip", "heavy"]),
+        // Artifacts, invariants and validate-tls; heavy ran above and the gate runs below.
+        xtask(
+            "freeze-check",
+            &["freeze-check", "--skip", "heavy", "--skip", "perf-gate"],
+        ),
+        // The perf gate on the unchanged router (must pass) and on the canary router, 25 %
+        // slower per decision (must fail).
+        judging("gate-selftest", &["gate-selftest"]),
     ]
 }
 
 enum Outcome {
     Passed(Duration),
+    Warning(Duration, String),
     Failed(Duration, String),
     Skipped,
 }
@@ -119,7 +139,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("==> ci step {}: {}", step.name, describe(step));
         let started = Instant::now();
         let outcome = match run_step(&sh, step) {
-            Ok(()) => Outcome::Passed(started.elapsed()),
+            Ok(None) => Outcome::Passed(started.elapsed()),
+            Ok(Some(warning)) => Outcome::Warning(started.elapsed(), warning),
             Err(e) => {
                 failed = true;
                 Outcome::Failed(started.elapsed(), format!("{e:#}"))
@@ -136,13 +157,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn run_step(sh: &Shell, step: &Step) -> anyhow::Result<()> {
+/// Runs a step: `Ok(None)` passed, `Ok(Some(why))` a warning, `Err` failed.
+fn run_step(sh: &Shell, step: &Step) -> anyhow::Result<Option<String>> {
     let cmd = match step.action {
         Action::Cargo(args) => cargo_command(sh).args(args),
         Action::Xtask(args) => without_package_env(sh.cmd(self_exe()?).args(args)),
+        Action::XtaskJudging(args) => {
+            let mut command = std::process::Command::new(self_exe()?);
+            for var in package_env_vars() {
+                command.env_remove(var);
+            }
+            let status = command
+                .args(args)
+                .current_dir(paths::project_root())
+                .status()
+                .context("could not run xtask")?;
+            return match status.code() {
+                Some(0) => Ok(None),
+                Some(CANNOT_JUDGE) => Ok(Some(
+                    "too noisy to judge (exit 3): see the figures above".to_owned(),
+                )),
+                _ => bail!("cargo xtask {} failed: {status}", args.join(" ")),
+            };
+        }
     };
     cmd.run()?;
-    Ok(())
+    Ok(None)
 }
 
 /// The cargo that runs xtask (`$CARGO`, else `cargo`), without the package's variables (see
@@ -204,7 +244,9 @@ pub fn package_env_vars() -> Vec<std::ffi::OsString> {
 fn describe(step: &Step) -> String {
     match step.action {
         Action::Cargo(args) => format!("cargo {}", args.join(" ")),
-        Action::Xtask(args) => format!("cargo xtask {}", args.join(" ")),
+        Action::Xtask(args) | Action::XtaskJudging(args) => {
+            format!("cargo xtask {}", args.join(" "))
+        }
     }
 }
 
@@ -214,13 +256,14 @@ fn print_table(results: &[(&Step, Outcome)]) {
     for (step, outcome) in results {
         let (result, time) = match outcome {
             Outcome::Passed(d) => ("ok", format!("{:.1}s", d.as_secs_f64())),
+            Outcome::Warning(d, _) => ("WARNING", format!("{:.1}s", d.as_secs_f64())),
             Outcome::Failed(d, _) => ("FAILED", format!("{:.1}s", d.as_secs_f64())),
             Outcome::Skipped => ("skipped", "-".to_owned()),
         };
         println!("{:<12} {result:<8} {time:>8}", step.name);
     }
     for (step, outcome) in results {
-        if let Outcome::Failed(_, why) = outcome {
+        if let Outcome::Failed(_, why) | Outcome::Warning(_, why) = outcome {
             println!("{}: {why}", step.name);
         }
     }

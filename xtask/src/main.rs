@@ -9,6 +9,7 @@ mod certs_cmd;
 mod ci;
 mod cluster_cmd;
 mod freeze_check;
+mod gate_selftest;
 mod heavy;
 mod nats_cmd;
 mod paths;
@@ -50,8 +51,10 @@ enum Command {
     ValidateTls(validate_tls::Args),
     /// NATS (TLS) + router + load: candidate JSON and Markdown summary.
     Bench(bench_cmd::Args),
-    /// Compare a candidate against the baselines under the policies.
+    /// Judge a candidate (or bench first) against the baselines under the policies.
     PerfGate(perf_gate::Args),
+    /// Prove the perf gate fails a router made 25 % slower and passes the unchanged one.
+    GateSelftest(gate_selftest::Args),
     /// Start NATS with TLS, run the integration suites against it, always stop it.
     Heavy(heavy::Args),
     /// Everything CI runs.
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::ValidateTls(args) => validate_tls::run(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::PerfGate(args) => perf_gate::run(args),
+        Command::GateSelftest(args) => gate_selftest::run(args),
         Command::Heavy(args) => heavy::run(args),
         Command::Ci(args) => ci::run(args),
         Command::FreezeCheck(args) => freeze_check::run(args),

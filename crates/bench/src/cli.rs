@@ -7,9 +7,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 
 use crate::duration::parse_duration;
-
-/// Subject of the echo responder the bench runs itself (`--echo`).
-pub const ECHO_SUBJECT: &str = "beamline.bench.echo";
+use crate::process::ProcessProbe;
 
 /// Upper bounds that keep every run finite and loopback-sized.
 const MAX_CONCURRENCY: usize = 10_000;
@@ -18,8 +16,15 @@ const MAX_DURATION: Duration = Duration::from_secs(3600);
 const MAX_WARMUP: Duration = Duration::from_secs(600);
 const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_RATE: f64 = 10_000_000.0;
+const MAX_BLOCKS: usize = 1000;
 
 /// Load generator for the Beamline Router: real NATS request-reply, closed or open loop.
+///
+/// With `--echo-prefix`, it measures the router against an echo responder of the same
+/// topology (`router --responder echo --subject-prefix <prefix>`) in interleaved rounds:
+/// after one warm-up of each side, `--blocks` blocks of four rounds (echo, router, router,
+/// echo) of `--round` each. Each block gives router ÷ echo ratios of throughput, latency and
+/// CPU per request (with `--router-pid` and `--echo-pid`).
 ///
 /// Exit status: 0 when the run was done (errors, if any, are in the report), 1 when it
 /// could not be done (no server, TLS refused, no responders), 2 for bad options (missing
@@ -48,12 +53,22 @@ pub struct Args {
     /// NATS connections the requesters are spread over (one I/O task each).
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
-    /// Length of each measured phase (e.g. 10s, 500ms, 1m).
+    /// Without --echo-prefix (or with --echo-only): length of the one measured window
+    /// (e.g. 10s, 500ms, 1m).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
-    /// Warm-up before each measured phase; its requests are not recorded.
+    /// Warm-up of each side before anything is measured; its requests are not recorded.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub warmup: Duration,
+    /// Interleaved rounds: length of one measured round.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub round: Duration,
+    /// Interleaved rounds: unrecorded settling time at the start of each round.
+    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+    pub round_warmup: Duration,
+    /// Interleaved rounds: blocks of four rounds (echo, router, router, echo).
+    #[arg(long, default_value_t = 8)]
+    pub blocks: usize,
     /// Open loop: send this many requests per second in total, on schedule, and measure
     /// latency from each request's intended send time. Without it the loop is closed.
     #[arg(long)]
@@ -61,18 +76,21 @@ pub struct Args {
     /// How long one request may wait for its reply before it counts as a timeout.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub request_timeout: Duration,
-    /// Also measure raw NATS request-reply against the bench's own echo responder on
-    /// `beamline.bench.echo`, before the router phase.
+    /// Subject prefix of the echo responder (`router --responder echo`); turns on the
+    /// interleaved rounds of echo and router.
     #[arg(long)]
-    pub echo: bool,
-    /// Measure only the echo responder (no router needed).
-    #[arg(long, conflicts_with = "echo")]
+    pub echo_prefix: Option<String>,
+    /// Measure only the echo responder named by --echo-prefix (no router needed).
+    #[arg(long, requires = "echo_prefix")]
     pub echo_only: bool,
-    /// Serve the echo through a NATS micro service endpoint instead of a plain subscription,
-    /// to measure what the endpoint machinery costs.
+    /// Pid of the router process: its CPU per request and memory are measured.
     #[arg(long)]
-    pub echo_service: bool,
-    /// Router Prometheus endpoint read after the run (backpressure counter, peak RSS).
+    pub router_pid: Option<u32>,
+    /// Pid of the echo responder process: its CPU per request and memory are measured.
+    #[arg(long)]
+    pub echo_pid: Option<u32>,
+    /// Router Prometheus endpoint read after the run (backpressure counter, and peak RSS
+    /// when --router-pid is not given).
     #[arg(long)]
     pub metrics_url: Option<String>,
     /// Write the candidate JSON here, and the Markdown summary beside it (`.md`).
@@ -89,15 +107,15 @@ pub struct Args {
     pub quiet: bool,
 }
 
-/// Which phases run.
+/// What is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Router phase only.
+    /// The router alone, one measured window.
     Router,
-    /// Echo phase only.
+    /// The echo responder alone, one measured window.
     Echo,
-    /// Echo phase, then router phase.
-    Both,
+    /// Interleaved rounds of echo and router.
+    Interleaved,
 }
 
 impl Mode {
@@ -106,18 +124,18 @@ impl Mode {
         match self {
             Mode::Router => "router",
             Mode::Echo => "echo",
-            Mode::Both => "both",
+            Mode::Interleaved => "interleaved",
         }
     }
 
-    /// True when the echo phase runs.
-    pub fn runs_echo(self) -> bool {
-        matches!(self, Mode::Echo | Mode::Both)
+    /// True when the router is measured.
+    pub fn runs_router(self) -> bool {
+        matches!(self, Mode::Router | Mode::Interleaved)
     }
 
-    /// True when the router phase runs.
-    pub fn runs_router(self) -> bool {
-        matches!(self, Mode::Router | Mode::Both)
+    /// True when the echo responder is measured.
+    pub fn runs_echo(self) -> bool {
+        matches!(self, Mode::Echo | Mode::Interleaved)
     }
 }
 
@@ -151,7 +169,9 @@ pub struct Plan {
     pub tls: Option<TlsPaths>,
     /// Router decide subject.
     pub router_subject: String,
-    /// Phases to run.
+    /// Echo responder's decide subject, when one is measured.
+    pub echo_subject: Option<String>,
+    /// What is measured.
     pub mode: Mode,
     /// Closed or open loop.
     pub load: Load,
@@ -159,10 +179,16 @@ pub struct Plan {
     pub concurrency: usize,
     /// Connections (never more than `concurrency`).
     pub connections: usize,
-    /// Measured length.
+    /// Measured length of a single-side run.
     pub duration: Duration,
-    /// Warm-up length.
+    /// Warm-up of each side.
     pub warmup: Duration,
+    /// Measured length of one interleaved round.
+    pub round: Duration,
+    /// Settling time at the start of each round.
+    pub round_warmup: Duration,
+    /// Blocks of four interleaved rounds.
+    pub blocks: usize,
     /// Per-request timeout.
     pub request_timeout: Duration,
     /// Sticky users per tenant.
@@ -171,10 +197,12 @@ pub struct Plan {
     pub wait_for_responders: Duration,
     /// Router metrics endpoint.
     pub metrics_url: Option<String>,
+    /// Router process.
+    pub router_pid: Option<u32>,
+    /// Echo responder process.
+    pub echo_pid: Option<u32>,
     /// Show a progress bar.
     pub progress: bool,
-    /// Echo through a micro service endpoint instead of a plain subscription.
-    pub echo_service: bool,
 }
 
 impl Plan {
@@ -203,11 +231,21 @@ impl Plan {
             Some(rate) if rate.is_finite() && rate > 0.0 && rate <= MAX_RATE => Load::Open { rate },
             Some(_) => bail!("--rate must be a number of requests per second above 0"),
         };
-        let prefix = args.subject_prefix.trim_end_matches('.');
-        if prefix.is_empty() || prefix.contains(|c: char| c.is_whitespace() || c == '*' || c == '>')
-        {
-            bail!("--subject-prefix must be a plain subject such as beamline.router");
+        if args.round.is_zero() || args.round > MAX_DURATION {
+            bail!("--round must be more than 0 and at most 1h");
         }
+        if args.round_warmup > MAX_WARMUP {
+            bail!("--round-warmup must be at most 10m");
+        }
+        if !(1..=MAX_BLOCKS).contains(&args.blocks) {
+            bail!("--blocks must be between 1 and {MAX_BLOCKS}");
+        }
+        let router_subject = decide_subject(&args.subject_prefix, "--subject-prefix")?;
+        let echo_subject = args
+            .echo_prefix
+            .as_deref()
+            .map(|prefix| decide_subject(prefix, "--echo-prefix"))
+            .transpose()?;
         let tls = match (&args.tls_ca, &args.tls_cert, &args.tls_key) {
             (None, None, None) => None,
             (None, Some(_), _) | (None, _, Some(_)) => {
@@ -229,29 +267,51 @@ impl Plan {
                 })
             }
         };
-        let mode = match (args.echo, args.echo_only) {
-            (_, true) => Mode::Echo,
-            (true, false) => Mode::Both,
-            (false, false) => Mode::Router,
+        for (pid, option) in [
+            (args.router_pid, "--router-pid"),
+            (args.echo_pid, "--echo-pid"),
+        ] {
+            if let Some(pid) = pid {
+                ProcessProbe::new(pid).with_context(|| format!("{option} {pid}"))?;
+            }
+        }
+        let mode = match (&echo_subject, args.echo_only) {
+            (Some(_), true) => Mode::Echo,
+            (Some(_), false) => Mode::Interleaved,
+            (None, _) => Mode::Router,
         };
         Ok(Plan {
             nats_url: args.nats_url.clone(),
             tls,
-            router_subject: format!("{prefix}.v1.decide"),
+            router_subject,
+            echo_subject,
             mode,
             load,
             concurrency: args.concurrency,
             connections: args.connections.min(args.concurrency),
             duration: args.duration,
             warmup: args.warmup,
+            round: args.round,
+            round_warmup: args.round_warmup,
+            blocks: args.blocks,
             request_timeout: args.request_timeout,
             users: args.users,
             wait_for_responders: args.wait_for_responders,
             metrics_url: args.metrics_url.clone(),
+            router_pid: args.router_pid,
+            echo_pid: args.echo_pid,
             progress: !args.quiet && stderr_is_terminal,
-            echo_service: args.echo_service,
         })
     }
+}
+
+/// `<prefix>.v1.decide`, when `prefix` is a plain subject.
+fn decide_subject(prefix: &str, option: &str) -> anyhow::Result<String> {
+    let prefix = prefix.trim_end_matches('.');
+    if prefix.is_empty() || prefix.contains(|c: char| c.is_whitespace() || c == '*' || c == '>') {
+        bail!("{option} must be a plain subject such as beamline.router");
+    }
+    Ok(format!("{prefix}.v1.decide"))
 }
 
 fn check_file(path: &PathBuf, option: &str) -> anyhow::Result<()> {
@@ -293,18 +353,25 @@ mod tests {
 
     #[test]
     fn modes_and_loads() {
+        let plan = Plan::from_args(&args(&["--echo-prefix", "beamline.echo"]), true).expect("plan");
+        assert_eq!(plan.mode, Mode::Interleaved);
         assert_eq!(
-            Plan::from_args(&args(&["--echo"]), true)
-                .map(|p| p.mode)
-                .ok(),
-            Some(Mode::Both)
+            plan.echo_subject.as_deref(),
+            Some("beamline.echo.v1.decide")
         );
-        let plan =
-            Plan::from_args(&args(&["--echo-only", "--rate", "500", "-q"]), true).expect("plan");
+        assert_eq!((plan.blocks, plan.round), (8, Duration::from_secs(2)));
+        let plan = Plan::from_args(
+            &args(&["--echo-prefix", "e", "--echo-only", "--rate", "500", "-q"]),
+            true,
+        )
+        .expect("plan");
         assert_eq!(plan.mode, Mode::Echo);
         assert_eq!(plan.load, Load::Open { rate: 500.0 });
         assert!(!plan.progress);
-        assert!(Args::try_parse_from(["router-bench", "--echo", "--echo-only"]).is_err());
+        assert!(
+            Args::try_parse_from(["router-bench", "--echo-only"]).is_err(),
+            "--echo-only needs the echo's prefix"
+        );
     }
 
     #[test]
@@ -331,6 +398,9 @@ mod tests {
             (vec!["--rate", "0"], "--rate"),
             (vec!["--rate", "NaN"], "--rate"),
             (vec!["--subject-prefix", "a b"], "--subject-prefix"),
+            (vec!["--echo-prefix", "a.>"], "--echo-prefix"),
+            (vec!["--blocks", "0"], "--blocks"),
+            (vec!["--round", "0s"], "--round"),
             (
                 vec!["--tls-ca", "/definitely/not/here.pem"],
                 "cargo xtask certs",

@@ -24,7 +24,7 @@ pub struct Environment {
     pub tls_client_cert: bool,
     /// NATS URL dialled.
     pub nats_url: String,
-    /// `router`, `echo` or `both`.
+    /// `router`, `echo` or `interleaved`.
     pub mode: String,
     /// `closed` or `open`.
     pub load: String,
@@ -34,14 +34,22 @@ pub struct Environment {
     pub concurrency: usize,
     /// NATS connections the requesters are spread over.
     pub connections: usize,
-    /// Measured phase length in seconds.
+    /// Measured window of a single-side run, in seconds.
     pub duration_s: f64,
-    /// Warm-up length in seconds.
+    /// Warm-up of each side, in seconds.
     pub warmup_s: f64,
+    /// Measured length of one interleaved round, in seconds.
+    pub round_s: Option<f64>,
+    /// Settling time at the start of each round, in seconds.
+    pub round_warmup_s: Option<f64>,
+    /// Blocks of four interleaved rounds.
+    pub blocks: Option<usize>,
     /// Request timeout in seconds.
     pub request_timeout_s: f64,
-    /// Subject the router phase sent to.
+    /// Subject the router's requests went to.
     pub router_subject: String,
+    /// Subject the echo responder's requests went to.
+    pub echo_subject: Option<String>,
     /// `release` or `debug`: a debug bench is far slower and should not set a baseline.
     pub bench_build: String,
     /// Version of the bench itself.

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use crate::cli::Load;
 use crate::corpus::Corpus;
 use crate::outcome::Outcome;
+use crate::process::ProcessProbe;
 use crate::progress::PhaseBar;
 use crate::stats::{PhaseStats, Recorder};
 
@@ -64,8 +65,8 @@ impl Timing {
 /// What a phase needs.
 #[derive(Debug, Clone)]
 pub struct PhaseSpec {
-    /// Label on the progress bar (`echo`, `router`).
-    pub label: &'static str,
+    /// Label on the progress bar (`echo 3/20`, `router warm-up`).
+    pub label: String,
     /// Subject the requests go to.
     pub subject: String,
     /// Closed or open loop.
@@ -82,6 +83,24 @@ pub struct PhaseSpec {
     pub progress: bool,
 }
 
+/// What a phase measured.
+#[derive(Debug, Clone)]
+pub struct PhaseResult {
+    /// Outcomes and latencies of the measured window.
+    pub recorder: Recorder,
+    /// How long the measured requests were spread over.
+    pub window: Duration,
+    /// CPU seconds the probed process used in the measured window, when one was probed.
+    pub cpu_s: Option<f64>,
+}
+
+impl PhaseResult {
+    /// The phase's figures.
+    pub fn stats(&self) -> PhaseStats {
+        self.recorder.summarize(self.window)
+    }
+}
+
 /// What one requester brings back.
 #[derive(Debug)]
 struct WorkerResult {
@@ -89,16 +108,18 @@ struct WorkerResult {
     last_completion: Option<Instant>,
 }
 
-/// Runs one phase over `clients` (requester `i` uses connection `i % clients.len()`).
+/// Runs one phase over `clients` (requester `i` uses connection `i % clients.len()`); with a
+/// `probe`, also measures the CPU that process used during the measured window.
 pub async fn run_phase(
     spec: &PhaseSpec,
     clients: &[Client],
     corpus: Arc<Corpus>,
-) -> anyhow::Result<PhaseStats> {
+    probe: Option<ProcessProbe>,
+) -> anyhow::Result<PhaseResult> {
     anyhow::ensure!(!clients.is_empty(), "a phase needs at least one connection");
     let timing = Timing::starting_now(spec.warmup, spec.duration, spec.request_timeout);
     let done = Arc::new(AtomicU64::new(0));
-    let bar = PhaseBar::start(spec.progress, spec.label, timing, done.clone());
+    let bar = PhaseBar::start(spec.progress, &spec.label, timing, done.clone());
     let subject = Subject::from(spec.subject.as_str());
 
     let mut tasks = Vec::with_capacity(spec.concurrency);
@@ -125,6 +146,8 @@ pub async fn run_phase(
         tasks.push(task);
     }
 
+    tokio::time::sleep_until(timing.measure_start).await;
+    let cpu_before = probe.map(|p| p.cpu_seconds()).transpose()?;
     let mut total = Recorder::new();
     let mut last_completion = None;
     for task in tasks {
@@ -135,11 +158,19 @@ pub async fn run_phase(
         last_completion = last_completion.max(result.last_completion);
     }
     bar.finish();
+    let cpu_s = match (probe, cpu_before) {
+        (Some(probe), Some(before)) => Some(probe.cpu_seconds()? - before),
+        _ => None,
+    };
 
     // Recorded requests were started at or after `measure_start`; the window runs until
     // the later of the planned end and the last of their replies.
     let window_end = last_completion.map_or(timing.end, |t| t.max(timing.end));
-    Ok(total.summarize(window_end.duration_since(timing.measure_start)))
+    Ok(PhaseResult {
+        recorder: total,
+        window: window_end.duration_since(timing.measure_start),
+        cpu_s,
+    })
 }
 
 async fn send(client: &Client, subject: &Subject, body: bytes::Bytes) -> Outcome {

@@ -32,7 +32,8 @@ impl PhaseBar {
         }
         let total_ms = timing.end.duration_since(timing.start).as_millis();
         let bar = ProgressBar::new(u64::try_from(total_ms).unwrap_or(u64::MAX));
-        if let Ok(style) = ProgressStyle::with_template("{prefix:>6} [{bar:20}] {elapsed:>3} {msg}")
+        if let Ok(style) =
+            ProgressStyle::with_template("{prefix:>16} [{bar:20}] {elapsed:>3} {msg}")
         {
             bar.set_style(style.progress_chars("=> "));
         }

@@ -1,4 +1,5 @@
-//! A whole run: connect, echo phase and/or router phase, router metrics, candidate.
+//! A whole run: connect, warm up, measure (one window, or interleaved rounds of echo and
+//! router), read the router's metrics and the processes' memory, build the candidate.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,16 +7,16 @@ use std::time::Duration;
 use anyhow::Context;
 use async_nats::Client;
 
-use crate::cli::{Load, Plan, ECHO_SUBJECT};
+use crate::cli::{Load, Mode, Plan};
 use crate::connect;
 use crate::corpus::Corpus;
 use crate::duration::format_duration;
-use crate::echo::EchoResponder;
 use crate::environment::{now_timestamp, Environment, HostFacts};
-use crate::load::{run_phase, PhaseSpec};
-use crate::report::Candidate;
+use crate::figures::{RoundFigures, Side, BLOCK_PATTERN};
+use crate::load::{run_phase, PhaseResult, PhaseSpec};
+use crate::process::ProcessProbe;
+use crate::report::{Candidate, Measured};
 use crate::router_metrics;
-use crate::stats::PhaseStats;
 
 /// How long reading the router's /metrics may take.
 const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,32 +27,21 @@ pub async fn run(plan: &Plan, host: HostFacts) -> Candidate {
     let mut environment = environment(plan, host);
     let clients = match connect::connect_requesters(plan).await {
         Ok(clients) => clients,
-        Err(err) => return failed(environment, None, None, &err),
+        Err(err) => return failed(environment, &Measured::default(), &err),
     };
     environment.nats_server_version = clients
         .first()
         .map(|c| c.server_info().version)
         .filter(|v| !v.is_empty());
 
-    let mut echo = None;
-    if plan.mode.runs_echo() {
-        match echo_phase(plan, &clients).await {
-            Ok(stats) => echo = Some(stats),
-            Err(err) => return failed(environment, None, None, &err),
-        }
+    let mut measured = Measured::default();
+    let outcome = measure(plan, &clients, &mut measured).await;
+    let mut candidate = Candidate::new(environment, &measured);
+    if let Err(err) = outcome {
+        candidate.fail(format!("{err:#}"));
+        return candidate;
     }
-    let mut router = None;
-    if plan.mode.runs_router() {
-        match router_phase(plan, &clients).await {
-            Ok(stats) => router = Some(stats),
-            Err(err) => return failed(environment, None, echo.as_ref(), &err),
-        }
-    }
-
-    let mut candidate = Candidate::new(environment, router.as_ref(), echo.as_ref());
-    if plan.mode.runs_router() {
-        add_router_metrics(plan, &mut candidate).await;
-    }
+    add_process_figures(plan, &mut candidate).await;
     if cfg!(debug_assertions) {
         candidate.warnings.push(
             "router-bench is a debug build: its figures are far below a release build's; \
@@ -59,12 +49,15 @@ pub async fn run(plan: &Plan, host: HostFacts) -> Candidate {
                 .to_owned(),
         );
     }
-    for (name, stats) in [("echo", &echo), ("router", &router)] {
-        if let Some(stats) = stats {
+    for side in [Side::Echo, Side::Router] {
+        if let Some(totals) = measured.side(side) {
+            let stats = totals.stats();
             if stats.requests_ok == 0 {
                 candidate.fail(format!(
-                    "no request of the {name} phase succeeded ({} sent; errors by kind: {:?})",
-                    stats.requests_total, stats.errors_by_kind
+                    "no request to the {} succeeded ({} sent; errors by kind: {:?})",
+                    side.as_str(),
+                    stats.requests_total,
+                    stats.errors_by_kind
                 ));
                 break;
             }
@@ -73,15 +66,178 @@ pub async fn run(plan: &Plan, host: HostFacts) -> Candidate {
     candidate
 }
 
-fn failed(
-    environment: Environment,
-    router: Option<&PhaseStats>,
-    echo: Option<&PhaseStats>,
-    err: &anyhow::Error,
-) -> Candidate {
-    let mut candidate = Candidate::new(environment, router, echo);
+fn failed(environment: Environment, measured: &Measured, err: &anyhow::Error) -> Candidate {
+    let mut candidate = Candidate::new(environment, measured);
     candidate.fail(format!("{err:#}"));
     candidate
+}
+
+/// The subject, probe and corpus of one side.
+struct Target {
+    side: Side,
+    subject: String,
+    probe: Option<ProcessProbe>,
+    corpus: Arc<Corpus>,
+}
+
+/// Measures what the plan asks for into `measured` (kept also when a later step fails).
+async fn measure(plan: &Plan, clients: &[Client], measured: &mut Measured) -> anyhow::Result<()> {
+    let echo = match (plan.mode.runs_echo(), &plan.echo_subject) {
+        (true, Some(subject)) => Some(target(plan, Side::Echo, subject, plan.echo_pid)?),
+        _ => None,
+    };
+    let router = match plan.mode.runs_router() {
+        true => Some(target(
+            plan,
+            Side::Router,
+            &plan.router_subject,
+            plan.router_pid,
+        )?),
+        false => None,
+    };
+    let first = clients.first().context("no requester connection")?;
+    for target in [&echo, &router].into_iter().flatten() {
+        connect::wait_for_responder(
+            first,
+            &target.subject,
+            target.corpus.next_body(),
+            plan.wait_for_responders,
+        )
+        .await?;
+    }
+    match (plan.mode, &echo, &router) {
+        (Mode::Interleaved, Some(echo), Some(router)) => {
+            for target in [echo, router] {
+                let warm = spec(
+                    plan,
+                    format!("{} warm-up", target.side.as_str()),
+                    &target.subject,
+                    plan.warmup,
+                    Duration::ZERO,
+                );
+                run_phase(&warm, clients, target.corpus.clone(), None).await?;
+            }
+            let total = plan.blocks * BLOCK_PATTERN.len();
+            for block in 0..plan.blocks {
+                for side in BLOCK_PATTERN {
+                    let target = if side == Side::Echo { echo } else { router };
+                    let index = measured.rounds.len() + 1;
+                    let label = format!("{} {index}/{total}", side.as_str());
+                    let round = spec(plan, label, &target.subject, plan.round_warmup, plan.round);
+                    let result =
+                        run_phase(&round, clients, target.corpus.clone(), target.probe).await?;
+                    measured.record(block, side, result);
+                }
+            }
+        }
+        (_, Some(target), None) | (_, None, Some(target)) => {
+            let phase = spec(
+                plan,
+                target.side.as_str().to_owned(),
+                &target.subject,
+                plan.warmup,
+                plan.duration,
+            );
+            let result = run_phase(&phase, clients, target.corpus.clone(), target.probe).await?;
+            measured.record(0, target.side, result);
+        }
+        _ => anyhow::bail!("nothing to measure: the plan names no subject"),
+    }
+    Ok(())
+}
+
+fn target(plan: &Plan, side: Side, subject: &str, pid: Option<u32>) -> anyhow::Result<Target> {
+    let probe = pid
+        .map(ProcessProbe::new)
+        .transpose()
+        .with_context(|| format!("--{}-pid", side.as_str()))?;
+    Ok(Target {
+        side,
+        subject: subject.to_owned(),
+        probe,
+        corpus: Arc::new(Corpus::new(plan.users)),
+    })
+}
+
+fn spec(
+    plan: &Plan,
+    label: String,
+    subject: &str,
+    warmup: Duration,
+    duration: Duration,
+) -> PhaseSpec {
+    PhaseSpec {
+        label,
+        subject: subject.to_owned(),
+        load: plan.load,
+        concurrency: plan.concurrency,
+        warmup,
+        duration,
+        request_timeout: plan.request_timeout,
+        progress: plan.progress,
+    }
+}
+
+impl Measured {
+    /// Adds one measured round of `side` in `block`.
+    fn record(&mut self, block: usize, side: Side, result: PhaseResult) {
+        let stats = result.stats();
+        self.rounds.push(RoundFigures {
+            block,
+            side,
+            rps: stats.rps,
+            p50_ms: stats.latency.p50_ms.unwrap_or(0.0),
+            p99_ms: stats.latency.p99_ms.unwrap_or(0.0),
+            requests: stats.requests_total,
+            errors: stats.errors_total,
+            cpu_s: result.cpu_s,
+        });
+        let totals = self.totals.entry(side.as_str().to_owned()).or_default();
+        totals.add(&result);
+    }
+}
+
+/// The processes' memory (from /proc when their pids are known) and the router's
+/// backpressure counter (from its /metrics); what cannot be read stays `null` with a
+/// warning (the gate then fails on the missing metric).
+async fn add_process_figures(plan: &Plan, candidate: &mut Candidate) {
+    for (side, pid) in [(Side::Router, plan.router_pid), (Side::Echo, plan.echo_pid)] {
+        let Some(pid) = pid else { continue };
+        match ProcessProbe::new(pid).and_then(|p| p.memory()) {
+            Ok(memory) => candidate.set_peak_memory(side, memory.peak_mib),
+            Err(err) => candidate.warnings.push(format!(
+                "memory of the {} (pid {pid}): {err:#}",
+                side.as_str()
+            )),
+        }
+    }
+    if !plan.mode.runs_router() {
+        return;
+    }
+    let Some(url) = plan.metrics_url.clone() else {
+        candidate
+            .warnings
+            .push("no --metrics-url: backpressure_active_total was not measured".to_owned());
+        return;
+    };
+    let fetched = tokio::task::spawn_blocking(move || router_metrics::fetch(&url, METRICS_TIMEOUT))
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r);
+    match fetched {
+        Ok(metrics) => {
+            for name in metrics.missing() {
+                candidate
+                    .warnings
+                    .push(format!("the router's /metrics does not export {name}"));
+            }
+            candidate.backpressure_active_total = metrics.backpressure_active_total;
+            if candidate.mem_mb.is_none() {
+                candidate.mem_mb = metrics.mem_mb;
+            }
+        }
+        Err(err) => candidate.warnings.push(format!("{err:#}")),
+    }
 }
 
 fn environment(plan: &Plan, host: HostFacts) -> Environment {
@@ -108,8 +264,12 @@ fn environment(plan: &Plan, host: HostFacts) -> Environment {
         connections: plan.connections,
         duration_s: plan.duration.as_secs_f64(),
         warmup_s: plan.warmup.as_secs_f64(),
+        round_s: (plan.mode == Mode::Interleaved).then_some(plan.round.as_secs_f64()),
+        round_warmup_s: (plan.mode == Mode::Interleaved).then_some(plan.round_warmup.as_secs_f64()),
+        blocks: (plan.mode == Mode::Interleaved).then_some(plan.blocks),
         request_timeout_s: plan.request_timeout.as_secs_f64(),
         router_subject: plan.router_subject.clone(),
+        echo_subject: plan.echo_subject.clone(),
         bench_build: if cfg!(debug_assertions) {
             "debug"
         } else {
@@ -122,82 +282,6 @@ fn environment(plan: &Plan, host: HostFacts) -> Environment {
     }
 }
 
-fn spec(plan: &Plan, label: &'static str, subject: &str) -> PhaseSpec {
-    PhaseSpec {
-        label,
-        subject: subject.to_owned(),
-        load: plan.load,
-        concurrency: plan.concurrency,
-        warmup: plan.warmup,
-        duration: plan.duration,
-        request_timeout: plan.request_timeout,
-        progress: plan.progress,
-    }
-}
-
-/// Raw request-reply against the bench's own responder, on a connection of its own.
-async fn echo_phase(plan: &Plan, clients: &[Client]) -> anyhow::Result<PhaseStats> {
-    let responder_client = connect::connect(plan, "router-bench-echo-responder").await?;
-    let responder = if plan.echo_service {
-        EchoResponder::start_service(responder_client, ECHO_SUBJECT).await?
-    } else {
-        EchoResponder::start(responder_client, ECHO_SUBJECT).await?
-    };
-    let corpus = Arc::new(Corpus::new(plan.users));
-    let first = clients.first().context("no requester connection")?;
-    connect::wait_for_responder(
-        first,
-        ECHO_SUBJECT,
-        corpus.next_body(),
-        plan.wait_for_responders,
-    )
-    .await?;
-    let stats = run_phase(&spec(plan, "echo", ECHO_SUBJECT), clients, corpus).await;
-    responder.stop();
-    stats
-}
-
-/// The router's decide subject.
-async fn router_phase(plan: &Plan, clients: &[Client]) -> anyhow::Result<PhaseStats> {
-    let corpus = Arc::new(Corpus::new(plan.users));
-    let first = clients.first().context("no requester connection")?;
-    connect::wait_for_responder(
-        first,
-        &plan.router_subject,
-        corpus.next_body(),
-        plan.wait_for_responders,
-    )
-    .await?;
-    run_phase(&spec(plan, "router", &plan.router_subject), clients, corpus).await
-}
-
-/// Reads backpressure and memory from the router's /metrics; anything unreadable stays
-/// `null` in the candidate with a warning (the gate then fails on the missing metric).
-async fn add_router_metrics(plan: &Plan, candidate: &mut Candidate) {
-    let Some(url) = plan.metrics_url.clone() else {
-        candidate.warnings.push(
-            "no --metrics-url: backpressure_active_total and mem_mb were not measured".to_owned(),
-        );
-        return;
-    };
-    let fetched = tokio::task::spawn_blocking(move || router_metrics::fetch(&url, METRICS_TIMEOUT))
-        .await
-        .map_err(anyhow::Error::from)
-        .and_then(|r| r);
-    match fetched {
-        Ok(metrics) => {
-            for name in metrics.missing() {
-                candidate
-                    .warnings
-                    .push(format!("the router's /metrics does not export {name}"));
-            }
-            candidate.backpressure_active_total = metrics.backpressure_active_total;
-            candidate.mem_mb = metrics.mem_mb;
-        }
-        Err(err) => candidate.warnings.push(format!("{err:#}")),
-    }
-}
-
 /// One line describing the plan, printed before the run.
 pub fn describe(plan: &Plan) -> String {
     let load = match plan.load {
@@ -207,12 +291,24 @@ pub fn describe(plan: &Plan) -> String {
             plan.concurrency
         ),
     };
+    let schedule = match plan.mode {
+        Mode::Interleaved => format!(
+            "warm-up {} per side, {} blocks of echo/router/router/echo rounds of {} (+{} settling)",
+            format_duration(plan.warmup),
+            plan.blocks,
+            format_duration(plan.round),
+            format_duration(plan.round_warmup),
+        ),
+        Mode::Router | Mode::Echo => format!(
+            "warm-up {}, measure {}",
+            format_duration(plan.warmup),
+            format_duration(plan.duration)
+        ),
+    };
     format!(
-        "router-bench: mode {}, {load} over {} connection(s), warm-up {}, measure {}, {} {}",
+        "router-bench: {} mode, {load} over {} connection(s), {schedule}, {} {}",
         plan.mode.name(),
         plan.connections,
-        format_duration(plan.warmup),
-        format_duration(plan.duration),
         plan.nats_url,
         if plan.tls.is_some() {
             "(TLS)"

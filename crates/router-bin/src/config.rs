@@ -311,6 +311,22 @@ impl Config {
         Ok(config)
     }
 
+    /// The defaults, connected to `url` (with the CA, client certificate and key when `tls`
+    /// is given), serving the policies in `policy_dir`, with HTTP on a free loopback port:
+    /// a router to embed or to start in a test.
+    pub fn for_nats(url: &str, tls: Option<(&Path, &Path, &Path)>, policy_dir: &Path) -> Config {
+        let mut config = Config::default();
+        config.nats.url = url.to_owned();
+        if let Some((ca, cert, key)) = tls {
+            config.nats.ca = Some(ca.to_path_buf());
+            config.nats.cert = Some(cert.to_path_buf());
+            config.nats.key = Some(key.to_path_buf());
+        }
+        config.router.policy_dir = policy_dir.to_path_buf();
+        config.http.metrics_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
+    }
+
     /// Parses a TOML file.
     pub fn from_file(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)

@@ -7,8 +7,11 @@ use std::fmt::Write as _;
 pub struct Check {
     /// What was checked.
     pub name: String,
-    /// `Some(true)` passed, `Some(false)` failed, `None` skipped.
+    /// `Some(true)` passed (a warning counts as passed), `Some(false)` failed, `None`
+    /// skipped.
     pub passed: Option<bool>,
+    /// Passed, but with something to look at (the perf gate could not judge).
+    pub warning: bool,
     /// What was found.
     pub detail: String,
 }
@@ -19,7 +22,16 @@ impl Check {
         Self {
             name: name.into(),
             passed: Some(true),
+            warning: false,
             detail: detail.into(),
+        }
+    }
+
+    /// A check that did not fail but could not conclude either.
+    pub fn warning(name: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            warning: true,
+            ..Self::ok(name, detail)
         }
     }
 
@@ -28,6 +40,7 @@ impl Check {
         Self {
             name: name.into(),
             passed: Some(false),
+            warning: false,
             detail: detail.into(),
         }
     }
@@ -37,6 +50,7 @@ impl Check {
         Self {
             name: name.into(),
             passed: None,
+            warning: false,
             detail: detail.into(),
         }
     }
@@ -53,10 +67,11 @@ pub fn render(checks: &[Check]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{:<width$}  {:<7}  detail", "check", "result");
     for check in checks {
-        let result = match check.passed {
-            Some(true) => "ok",
-            Some(false) => "FAILED",
-            None => "skipped",
+        let result = match (check.passed, check.warning) {
+            (Some(true), true) => "WARNING",
+            (Some(true), false) => "ok",
+            (Some(false), _) => "FAILED",
+            (None, _) => "skipped",
         };
         let _ = writeln!(out, "{:<width$}  {result:<7}  {}", check.name, check.detail);
     }
@@ -73,9 +88,11 @@ mod tests {
             Check::ok("artifact perf/baseline_cp1.json", "file, 705 bytes"),
             Check::failed("perf-gate", "exit 1"),
             Check::skipped("heavy", "--skip heavy"),
+            Check::warning("perf-gate", "exit 3: too noisy to judge"),
         ]);
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines.len(), 4, "{table}");
+        assert_eq!(lines.len(), 5, "{table}");
+        assert!(lines[4].contains("WARNING"));
         assert!(lines[1].contains(" ok ") && lines[1].ends_with("file, 705 bytes"));
         assert!(lines[2].starts_with("perf-gate") && lines[2].contains("FAILED"));
         assert!(lines[3].contains("skipped"));

@@ -1,36 +1,12 @@
-//! Finding and reading the candidate JSON the gate judges.
+//! Finding the newest candidate JSON under `_artifacts/`.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
-use serde_json::Value;
+use anyhow::Context;
 
 /// File name pattern of bench outputs under `_artifacts/`: `perf_*.json`.
 const PREFIX: &str = "perf_";
 const SUFFIX: &str = ".json";
-
-/// Reads and parses a candidate; it must be a JSON object.
-pub fn read(path: &Path) -> anyhow::Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "reading the candidate {}: run `cargo xtask bench` to produce one",
-            path.display()
-        )
-    })?;
-    let value: Value = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "parsing the candidate {}: it is not JSON (was the bench interrupted?)",
-            path.display()
-        )
-    })?;
-    if !value.is_object() {
-        bail!(
-            "the candidate {} is not a JSON object as router-bench writes it",
-            path.display()
-        );
-    }
-    Ok(value)
-}
 
 /// The newest `perf_*.json` in `dir` (by modification time, then name).
 pub fn latest(dir: &Path) -> anyhow::Result<PathBuf> {
@@ -63,11 +39,6 @@ pub fn latest(dir: &Path) -> anyhow::Result<PathBuf> {
             dir.display()
         )
     })
-}
-
-/// Produces a candidate by running `cargo xtask bench` with its defaults.
-pub fn run_bench_for_candidate() -> anyhow::Result<PathBuf> {
-    crate::bench_cmd::bench(&crate::bench_cmd::Args::defaults())
 }
 
 #[cfg(test)]
@@ -105,18 +76,5 @@ mod tests {
         assert!(format!("{err:#}").contains("cargo xtask bench"));
         let err = latest(&dir.path().join("missing")).expect_err("no folder");
         assert!(format!("{err:#}").contains("cargo xtask bench"));
-    }
-
-    #[test]
-    fn unreadable_candidates() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let bad = dir.path().join("bad.json");
-        std::fs::write(&bad, "{ not json").expect("write");
-        assert!(read(&bad).is_err());
-        std::fs::write(&bad, "[1, 2]").expect("write");
-        assert!(read(&bad).is_err());
-        assert!(read(&dir.path().join("absent.json")).is_err());
-        std::fs::write(&bad, r#"{"status":"ok"}"#).expect("write");
-        assert!(read(&bad).is_ok());
     }
 }

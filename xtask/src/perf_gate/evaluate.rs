@@ -12,7 +12,13 @@
 //!   metrics it never measured, so such a rule fails and asks for a real baseline.
 //! - A metric missing from the baseline fails the rule.
 //! - A candidate whose `status` is not `"ok"` fails (a row of its own), whatever its figures.
+//! - A ratio rule with `max_spread_pct` is judged on the median over the candidate's blocks,
+//!   and only when that median is known well enough: a confidence interval wider than
+//!   ± `max_spread_pct` makes the row "too noisy to judge", neither pass nor failure.
+//! - The whole: any failure fails; else anything too noisy makes the run unjudgeable; else
+//!   it passes.
 
+use bench::figures::{BlockFigures, Ratio, Spread};
 use serde_json::Value;
 
 use super::policy::{Direction, LoadedPolicy, Rule};
@@ -35,12 +41,24 @@ pub enum Verdict {
     UnusableBaseline,
     /// The candidate's run failed; holds the reason.
     RunFailed(String),
+    /// The figure is not known well enough to judge: ± this percent, over the limit.
+    TooNoisy {
+        /// The spread found, ± percent of the median.
+        spread_pct: f64,
+        /// The most the rule accepts.
+        max_pct: f64,
+    },
 }
 
 impl Verdict {
     /// True only for [`Verdict::Pass`].
     pub fn passed(&self) -> bool {
         matches!(self, Verdict::Pass)
+    }
+
+    /// True for a judgement against the candidate (not a pass, not too noisy).
+    pub fn failed(&self) -> bool {
+        !matches!(self, Verdict::Pass | Verdict::TooNoisy { .. })
     }
 
     /// Short text for the table.
@@ -54,6 +72,10 @@ impl Verdict {
                 "FAIL: baseline <= 0 sets no floor; measure a real baseline".to_owned()
             }
             Verdict::RunFailed(reason) => format!("FAIL: run failed: {reason}"),
+            Verdict::TooNoisy {
+                spread_pct,
+                max_pct,
+            } => format!("TOO NOISY: ±{spread_pct:.1} % > ±{max_pct} %"),
         }
     }
 }
@@ -110,8 +132,21 @@ pub struct Row {
     pub candidate: Option<f64>,
     /// The limit, when one could be set.
     pub limit: Option<Limit>,
+    /// For a figure measured over blocks: its ~90 % interval, ± percent of the median.
+    pub spread_pct: Option<f64>,
     /// The judgement.
     pub verdict: Verdict,
+}
+
+/// What the whole judgement says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every row passed.
+    Pass,
+    /// At least one row failed.
+    Regression,
+    /// No row failed, but at least one was too noisy to judge.
+    TooNoisy,
 }
 
 /// The whole judgement.
@@ -123,6 +158,7 @@ pub struct Report {
 
 impl Report {
     /// True when every row passed.
+    #[cfg(test)]
     pub fn passed(&self) -> bool {
         self.rows.iter().all(|r| r.verdict.passed())
     }
@@ -131,20 +167,53 @@ impl Report {
     pub fn failures(&self) -> impl Iterator<Item = &Row> {
         self.rows.iter().filter(|r| !r.verdict.passed())
     }
+
+    /// The whole judgement: a failure wins over noise, noise over a pass.
+    pub fn outcome(&self) -> Outcome {
+        if self.rows.iter().any(|r| r.verdict.failed()) {
+            Outcome::Regression
+        } else if self.rows.iter().any(|r| !r.verdict.passed()) {
+            Outcome::TooNoisy
+        } else {
+            Outcome::Pass
+        }
+    }
 }
 
-/// Judges `candidate` (the parsed candidate JSON) against every policy.
-pub fn judge(policies: &[LoadedPolicy], candidate: &Value) -> Report {
+/// Judges `candidate` (the candidate JSON) and its `blocks` against every policy.
+pub fn judge(policies: &[LoadedPolicy], candidate: &Value, blocks: &[BlockFigures]) -> Report {
     let mut rows = vec![status_row(candidate)];
     for loaded in policies {
         for rule in &loaded.policy.rules {
             let baseline = loaded.baseline.metrics.get(&rule.metric).copied();
-            rows.push(judge_rule(
-                &loaded.policy.name,
-                rule,
-                baseline,
-                metric(candidate, &rule.metric),
-            ));
+            let row = match (rule.max_spread_pct, Ratio::from_key(&rule.metric)) {
+                (Some(max_pct), Some(ratio)) => {
+                    let spread = Spread::of(ratio, blocks);
+                    let mut row = judge_rule(
+                        &loaded.policy.name,
+                        rule,
+                        baseline,
+                        spread.as_ref().map(|s| s.median),
+                    );
+                    row.spread_pct = spread.map(|s| s.relative_half_width * 100.0);
+                    if let Some(spread_pct) = row.spread_pct.filter(|p| *p > max_pct) {
+                        if !matches!(row.verdict, Verdict::MissingInBaseline) {
+                            row.verdict = Verdict::TooNoisy {
+                                spread_pct,
+                                max_pct,
+                            };
+                        }
+                    }
+                    row
+                }
+                _ => judge_rule(
+                    &loaded.policy.name,
+                    rule,
+                    baseline,
+                    metric(candidate, &rule.metric),
+                ),
+            };
+            rows.push(row);
         }
     }
     Report { rows }
@@ -171,6 +240,7 @@ pub fn judge_rule(policy: &str, rule: &Rule, baseline: Option<f64>, candidate: O
         baseline,
         candidate,
         limit,
+        spread_pct: None,
         verdict,
     }
 }
@@ -194,6 +264,7 @@ fn status_row(candidate: &Value) -> Row {
         baseline: None,
         candidate: None,
         limit: None,
+        spread_pct: None,
         verdict,
     }
 }
@@ -224,6 +295,7 @@ mod tests {
             direction,
             tolerance_pct: pct,
             tolerance_abs: abs,
+            max_spread_pct: None,
             why: None,
         }
     }
@@ -306,7 +378,7 @@ mod tests {
 
     #[test]
     fn good_candidate_passes_both_policies() {
-        let report = judge(&[cp1(), own()], &good());
+        let report = judge(&[cp1(), own()], &good(), &[]);
         assert!(report.passed(), "{:?}", failed_metrics(&report));
         assert_eq!(report.rows.len(), 1 + 6 + 2);
     }
@@ -324,7 +396,7 @@ mod tests {
         for (metric, bad) in cases {
             let mut candidate = good();
             candidate[metric] = bad;
-            let report = judge(&[cp1()], &candidate);
+            let report = judge(&[cp1()], &candidate, &[]);
             assert_eq!(
                 failed_metrics(&report),
                 vec![format!("cp1:{metric}")],
@@ -342,7 +414,7 @@ mod tests {
         candidate["latency_p95_ms"] = json!(99.0 * 1.15);
         candidate["latency_p99_ms"] = json!(240.0);
         candidate["mem_mb"] = json!(94.0 * 1.15);
-        assert!(judge(&[cp1()], &candidate).passed());
+        assert!(judge(&[cp1()], &candidate, &[]).passed());
     }
 
     #[test]
@@ -350,13 +422,13 @@ mod tests {
         let mut slow = good();
         slow["rps_ratio_to_echo"] = json!(0.47); // floor 0.48
         assert_eq!(
-            failed_metrics(&judge(&[own()], &slow)),
+            failed_metrics(&judge(&[own()], &slow, &[])),
             vec!["own:rps_ratio_to_echo"]
         );
         let mut laggy = good();
         laggy["latency_p99_ms"] = json!(7.1); // ceiling 4 + max(3, 2) = 7
         assert_eq!(
-            failed_metrics(&judge(&[own()], &laggy)),
+            failed_metrics(&judge(&[own()], &laggy, &[])),
             vec!["own:latency_p99_ms"]
         );
     }
@@ -365,7 +437,7 @@ mod tests {
     fn a_25_percent_slower_candidate_fails() {
         let mut candidate = good();
         candidate["rps_ratio_to_echo"] = json!(0.6 * 0.75);
-        let report = judge(&[cp1(), own()], &candidate);
+        let report = judge(&[cp1(), own()], &candidate, &[]);
         assert!(!report.passed());
         assert_eq!(failed_metrics(&report), vec!["own:rps_ratio_to_echo"]);
     }
@@ -375,7 +447,7 @@ mod tests {
         for absent in [Value::Null, json!("12"), json!({"x": 1})] {
             let mut candidate = good();
             candidate["errors_total"] = absent;
-            let report = judge(&[cp1()], &candidate);
+            let report = judge(&[cp1()], &candidate, &[]);
             let row = report.failures().next().expect("a failure");
             assert_eq!(row.metric, "errors_total");
             assert_eq!(row.verdict, Verdict::MissingInCandidate);
@@ -383,7 +455,7 @@ mod tests {
         let mut candidate = good();
         candidate.as_object_mut().expect("object").remove("mem_mb");
         assert_eq!(
-            failed_metrics(&judge(&[cp1()], &candidate)),
+            failed_metrics(&judge(&[cp1()], &candidate, &[])),
             vec!["cp1:mem_mb"]
         );
     }
@@ -392,7 +464,7 @@ mod tests {
     fn metric_missing_from_baseline_fails() {
         let mut policy = own();
         policy.baseline.metrics.remove("latency_p99_ms");
-        let report = judge(&[policy], &good());
+        let report = judge(&[policy], &good(), &[]);
         let row = report.failures().next().expect("a failure");
         assert_eq!(row.verdict, Verdict::MissingInBaseline);
     }
@@ -435,14 +507,14 @@ mod tests {
         let mut candidate = good();
         candidate["status"] = json!("failed");
         candidate["reason"] = json!("no responders on beamline.router.v1.decide");
-        let report = judge(&[cp1(), own()], &candidate);
+        let report = judge(&[cp1(), own()], &candidate, &[]);
         assert_eq!(failed_metrics(&report), vec!["run:status"]);
         let row = report.failures().next().expect("a failure");
         assert!(row.verdict.describe().contains("no responders"));
 
         let mut no_status = good();
         no_status.as_object_mut().expect("object").remove("status");
-        assert!(!judge(&[cp1()], &no_status).passed());
+        assert!(!judge(&[cp1()], &no_status, &[]).passed());
     }
 
     #[test]

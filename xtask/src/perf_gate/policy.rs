@@ -40,6 +40,11 @@ pub struct Rule {
     /// two tolerances, so an absolute tolerance also covers a baseline of 0.
     #[serde(default)]
     pub tolerance_abs: f64,
+    /// For a ratio measured over blocks: the widest ~90 % confidence interval of its median,
+    /// ± this percent of the median, at which the rule can judge. A wider one makes the row
+    /// "too noisy to judge" instead of a pass or a failure.
+    #[serde(default)]
+    pub max_spread_pct: Option<f64>,
     /// Why the rule exists (shown nowhere, for the reader of the file).
     #[serde(default)]
     pub why: Option<String>,
@@ -105,6 +110,7 @@ impl Policy {
             for (what, value) in [
                 ("tolerance_pct", rule.tolerance_pct),
                 ("tolerance_abs", rule.tolerance_abs),
+                ("max_spread_pct", rule.max_spread_pct.unwrap_or(0.0)),
             ] {
                 if !value.is_finite() || value < 0.0 {
                     bail!(
@@ -170,6 +176,7 @@ mod tests {
             direction: Direction::LowerIsBetter,
             tolerance_pct: 10.0,
             tolerance_abs: 2.0,
+            max_spread_pct: None,
             why: None,
         };
         assert_eq!(rule.slack(100.0), 10.0);

@@ -1,21 +1,22 @@
-//! The gate's table: policy, metric, baseline, candidate, limit, verdict.
+//! The gate's table: policy, metric, baseline, candidate, its spread, limit, verdict.
 
 use std::fmt::Write as _;
 
 use super::evaluate::{Limit, Report, Row};
 
-const HEADERS: [&str; 6] = [
+const HEADERS: [&str; 7] = [
     "policy",
     "metric",
     "baseline",
     "candidate",
+    "±",
     "limit",
     "verdict",
 ];
 
 /// Renders the report as an aligned Markdown table.
 pub fn render(report: &Report) -> String {
-    let cells: Vec<[String; 6]> = report.rows.iter().map(cells).collect();
+    let cells: Vec<[String; 7]> = report.rows.iter().map(cells).collect();
     let mut widths = HEADERS.map(str::len);
     for row in &cells {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -40,12 +41,14 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-fn cells(row: &Row) -> [String; 6] {
+fn cells(row: &Row) -> [String; 7] {
     [
         row.policy.clone(),
         row.metric.clone(),
         row.baseline.map_or_else(|| "—".to_owned(), number),
         row.candidate.map_or_else(|| "—".to_owned(), number),
+        row.spread_pct
+            .map_or_else(|| "—".to_owned(), |p| format!("{p:.1} %")),
         row.limit.map_or_else(|| "—".to_owned(), limit),
         row.verdict.describe(),
     ]
@@ -99,13 +102,15 @@ mod tests {
                 baseline: Some(62.0),
                 candidate: Some(50.0),
                 limit: Some(Limit::AtLeast(55.8)),
+                spread_pct: Some(2.5),
                 verdict: Verdict::Regression,
             }],
         };
         let text = render(&report);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("| policy | metric | baseline | candidate | limit"));
+        assert!(lines[0].starts_with("| policy | metric | baseline | candidate | ±"));
+        assert!(lines[2].contains("| 2.5 % "));
         assert!(lines[2].contains("| 62 "));
         assert!(lines[2].contains(">= 55.8"));
         assert!(lines[2].contains("FAIL: regression"));
