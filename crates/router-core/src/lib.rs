@@ -12,6 +12,8 @@ pub mod breaker;
 pub mod condition;
 pub mod decision;
 pub mod error;
+pub mod feedback;
+pub mod idempotency;
 pub mod ids;
 pub mod policy;
 pub mod reply;
@@ -23,6 +25,7 @@ pub use backpressure::{BackpressureMonitor, BackpressureStatus, StatusReport, Th
 pub use breaker::{BreakerRegistry, BreakerState, CallOutcome, Transition};
 pub use decision::{Decision, DecisionEngine, Reason};
 pub use error::{ErrorCode, IntakeErrorCode, Rejection};
+pub use feedback::{FeedbackEffect, FeedbackError};
 pub use policy::{Policy, PolicyError, PolicyStore};
 pub use request::{DecideRequest, IntakeLimits};
-pub use router::{FeedbackEffect, FeedbackError, Handled, Outcome, Router, RouterSettings};
+pub use router::{Handled, Outcome, Router, RouterSettings};

@@ -2,20 +2,18 @@
 //!
 //! [`Router`] ties intake validation, the tenant allow-list, idempotent replay, policy lookup
 //! and the decision engine together. The service layer only moves bytes and counts.
+//! Feedback is in [`crate::feedback`], replay in [`crate::idempotency`].
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 
 use rand::Rng;
-use serde::Deserialize;
 
-use crate::breaker::{CallOutcome, Transition};
-use crate::decision::{Decision, DecisionEngine, Reason, StickyMapping};
+use crate::decision::{DecisionEngine, Reason, StickyMapping};
 use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
+use crate::idempotency::{self, IdempotencyCache};
 use crate::policy::PolicyStore;
 use crate::reply::{encode_error, encode_success, ReplyContext};
 use crate::request::{self, IntakeLimits, RejectedRequest};
-use crate::ttl_map::TtlMap;
 
 /// Settings of the request path.
 #[derive(Debug, Clone)]
@@ -79,53 +77,13 @@ pub struct Handled {
     pub sticky: Option<StickyMapping>,
 }
 
-/// A feedback message that could not be applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FeedbackError {
-    /// Not JSON or missing / wrongly typed fields.
-    #[error("invalid feedback: {0}")]
-    Invalid(String),
-    /// No policy for the tenant (and policy id).
-    #[error("no policy {policy_id} for tenant {tenant_id}")]
-    UnknownPolicy {
-        /// Tenant.
-        tenant_id: String,
-        /// Policy.
-        policy_id: String,
-    },
-    /// The provider appears nowhere in the policy.
-    #[error("provider {0} is not part of the policy")]
-    UnknownProvider(String),
-}
-
-/// The effect of one feedback message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FeedbackEffect {
-    /// The policy has no circuit breaker: nothing to record.
-    Ignored,
-    /// Recorded; maybe a state change.
-    Recorded(Option<Transition>),
-}
-
-#[derive(Deserialize)]
-struct Feedback {
-    tenant_id: String,
-    provider_id: String,
-    outcome: CallOutcome,
-    #[serde(default)]
-    policy_id: Option<String>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    latency_ms: Option<f64>,
-}
-
 /// The request path.
 #[derive(Debug)]
 pub struct Router {
-    settings: RouterSettings,
+    pub(crate) settings: RouterSettings,
     policies: PolicyStore,
     engine: DecisionEngine,
-    idempotency: Mutex<TtlMap<String, Decision>>,
+    idempotency: IdempotencyCache,
     export_sticky: bool,
 }
 
@@ -134,7 +92,7 @@ impl Router {
     pub fn new(settings: RouterSettings) -> Self {
         Router {
             engine: DecisionEngine::new(settings.sticky_capacity),
-            idempotency: Mutex::new(TtlMap::new(settings.idempotency_capacity)),
+            idempotency: IdempotencyCache::new(settings.idempotency_capacity),
             policies: PolicyStore::new(),
             settings,
             export_sticky: false,
@@ -203,13 +161,12 @@ impl Router {
 
         let idempotency_key = request
             .idempotency_key
-            .as_ref()
-            .map(|key| format!("{}\u{0}{key}", request.tenant_id));
+            .as_deref()
+            .map(|key| idempotency::key(&request.tenant_id, key));
         if let Some(key) = &idempotency_key {
-            let mut cache = self.idempotency.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(first) = cache.get(key.as_str(), now_ms) {
+            if let Some(first) = self.idempotency.replay(key, now_ms) {
                 return Handled {
-                    reply: encode_success(first, context, true),
+                    reply: encode_success(&first, context, true),
                     outcome: Outcome::Decided {
                         reason: first.reason,
                         replayed: true,
@@ -244,10 +201,12 @@ impl Router {
                 let reply = encode_success(&decision, context, false);
                 let reason = decision.reason;
                 if let Some(key) = idempotency_key {
-                    self.idempotency
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(key, decision, now_ms, self.settings.idempotency_ttl_ms);
+                    self.idempotency.remember(
+                        key,
+                        decision,
+                        now_ms,
+                        self.settings.idempotency_ttl_ms,
+                    );
                 }
                 Handled {
                     reply,
@@ -287,42 +246,6 @@ impl Router {
             trace_id: None,
         };
         rejected(&rejection, context, None)
-    }
-
-    /// Applies one feedback message to the circuit breakers.
-    pub fn feedback(&self, body: &[u8], now_ms: u64) -> Result<FeedbackEffect, FeedbackError> {
-        if body.len() > self.settings.limits.max_payload {
-            return Err(FeedbackError::Invalid("body over the size limit".into()));
-        }
-        let feedback: Feedback =
-            serde_json::from_slice(body).map_err(|err| FeedbackError::Invalid(err.to_string()))?;
-        let policy_id = feedback.policy_id.unwrap_or_else(|| "default".to_owned());
-        let policy = self
-            .policies
-            .get(&feedback.tenant_id, &policy_id)
-            .ok_or_else(|| FeedbackError::UnknownPolicy {
-                tenant_id: feedback.tenant_id.clone(),
-                policy_id: policy_id.clone(),
-            })?;
-        let known = policy.provider(&feedback.provider_id).is_some()
-            || policy
-                .fallbacks
-                .iter()
-                .any(|r| r.to == feedback.provider_id)
-            || policy.legacy_fallback.as_deref() == Some(feedback.provider_id.as_str());
-        if !known {
-            return Err(FeedbackError::UnknownProvider(feedback.provider_id));
-        }
-        let Some(config) = &policy.circuit_breaker else {
-            return Ok(FeedbackEffect::Ignored);
-        };
-        Ok(FeedbackEffect::Recorded(self.engine.breakers().record(
-            &feedback.tenant_id,
-            &feedback.provider_id,
-            feedback.outcome,
-            config,
-            now_ms,
-        )))
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! Randomness and time are passed in, so every path is deterministic under test.
 
-use std::sync::Mutex;
+mod fallback;
+mod sticky;
+mod weighted;
 
 use rand::Rng;
 use serde::Serialize;
@@ -12,7 +14,10 @@ use crate::breaker::BreakerRegistry;
 use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
 use crate::ids;
 use crate::policy::{Policy, Provider};
-use crate::ttl_map::TtlMap;
+
+use sticky::session_key;
+pub use sticky::{StickyMapping, StickyStore};
+use weighted::draw;
 
 /// Longest `current_provider` accepted from the routing context, in bytes.
 pub const MAX_PROVIDER_NAME_BYTES: usize = 128;
@@ -114,30 +119,10 @@ pub struct DecisionMetadata {
     pub max_retries: Option<u32>,
 }
 
-/// A sticky mapping a weighted decision has just recorded, for callers that share sticky
-/// sessions beyond one process (e.g. a key-value bucket read by other routers).
-///
-/// It names the session the way the sticky store keys it: the tenant and the context value
-/// under the policy's `session_key`, written as text (a number as its JSON text, so `42`
-/// and `"42"` are one session). [`DecisionEngine::remember_sticky`] imports it elsewhere.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StickyMapping {
-    /// The tenant.
-    pub tenant_id: String,
-    /// The session value (the context value under the policy's `session_key`).
-    pub session: String,
-    /// The provider the session is bound to.
-    pub provider_id: String,
-    /// How long the mapping lives from `recorded_at_ms` (the policy's sticky TTL).
-    pub ttl_ms: u64,
-    /// When it was recorded, epoch milliseconds.
-    pub recorded_at_ms: u64,
-}
-
 /// Sticky mappings and circuit breakers: the state decisions depend on.
 #[derive(Debug)]
 pub struct DecisionEngine {
-    sticky: Mutex<TtlMap<String, String>>,
+    sticky: StickyStore,
     breakers: BreakerRegistry,
 }
 
@@ -145,7 +130,7 @@ impl DecisionEngine {
     /// An engine whose sticky store holds at most `sticky_capacity` sessions.
     pub fn new(sticky_capacity: usize) -> Self {
         DecisionEngine {
-            sticky: Mutex::new(TtlMap::new(sticky_capacity)),
+            sticky: StickyStore::new(sticky_capacity),
             breakers: BreakerRegistry::new(),
         }
     }
@@ -157,7 +142,7 @@ impl DecisionEngine {
 
     /// Number of sticky sessions held.
     pub fn sticky_sessions(&self) -> usize {
-        self.sticky.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.sticky.len()
     }
 
     /// Imports a sticky mapping recorded elsewhere (another router): `session` of `tenant_id`
@@ -178,10 +163,7 @@ impl DecisionEngine {
         key.push_str(tenant_id);
         key.push('\u{0}');
         key.push_str(session);
-        self.sticky
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, provider_id.to_owned(), now_ms, ttl_ms);
+        self.sticky.record(key, provider_id, now_ms, ttl_ms);
     }
 
     /// Chooses a provider for `tenant_id` under `policy` given the routing `context`.
@@ -231,12 +213,7 @@ impl DecisionEngine {
             session_key(tenant_id, context.get(&sticky.session_key)?).map(|key| (sticky, key))
         });
         if let Some((sticky, key)) = &session {
-            let mapped = self
-                .sticky
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(key.as_str(), now_ms)
-                .cloned();
+            let mapped = self.sticky.lookup(key, now_ms);
             if let Some(provider) = mapped.and_then(|name| policy.provider(&name)) {
                 if provider.weight > 0.0 && choice.admits(&provider.name) {
                     return Ok((
@@ -274,9 +251,7 @@ impl DecisionEngine {
                     recorded_at_ms: now_ms,
                 });
                 self.sticky
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(key, provider.name.clone(), now_ms, sticky.ttl_ms);
+                    .record(key, &provider.name, now_ms, sticky.ttl_ms);
                 let decision = choice.make(
                     &provider.name,
                     Reason::Weighted,
@@ -397,42 +372,6 @@ impl Choice<'_> {
         }
     }
 
-    fn fallback_rules(
-        &self,
-        current: Option<&str>,
-        retry_attempt: u64,
-        blocked_by_breakers: bool,
-    ) -> Option<Decision> {
-        for rule in &self.policy.fallbacks {
-            if !rule.when.matches(self.context) {
-                continue;
-            }
-            let mut breaker_blocked_retry = false;
-            if let Some(current) = current {
-                if retry_attempt < u64::from(rule.retry) {
-                    if self.admits(current) {
-                        return Some(self.make(
-                            current,
-                            Reason::Retry,
-                            None,
-                            Some((retry_attempt + 1, rule.retry)),
-                        ));
-                    }
-                    breaker_blocked_retry = true;
-                }
-            }
-            if self.admits(&rule.to) {
-                let reason = if blocked_by_breakers || breaker_blocked_retry {
-                    Reason::CircuitBreakerFallback
-                } else {
-                    Reason::Fallback
-                };
-                return Some(self.make(&rule.to, reason, None, None));
-            }
-        }
-        None
-    }
-
     fn make(
         &self,
         provider_id: &str,
@@ -469,50 +408,6 @@ impl Choice<'_> {
             },
         }
     }
-}
-
-/// The sticky store key `tenant \0 value` for a usable session value: a non-empty string or
-/// a number.
-fn session_key(tenant_id: &str, value: &Value) -> Option<String> {
-    let mut key = String::with_capacity(tenant_id.len() + 1 + 32);
-    key.push_str(tenant_id);
-    key.push('\u{0}');
-    match value {
-        Value::String(s) if !s.is_empty() => key.push_str(s),
-        Value::Number(n) => {
-            use std::fmt::Write;
-            // Writing to a String cannot fail.
-            let _ = write!(key, "{n}");
-        }
-        _ => return None,
-    }
-    Some(key)
-}
-
-/// Draws one candidate with probability proportional to its weight.
-fn draw<'p>(candidates: &[&'p Provider], total: f64, rng: &mut impl Rng) -> Option<&'p Provider> {
-    let last = candidates.last()?;
-    // Weights near f64::MAX can add up to infinity; then draw on weights scaled by the
-    // largest one, which keeps the same proportions.
-    let scale = if total.is_finite() {
-        1.0
-    } else {
-        candidates.iter().map(|p| p.weight).fold(0.0, f64::max)
-    };
-    let total: f64 = if total.is_finite() {
-        total
-    } else {
-        candidates.iter().map(|p| p.weight / scale).sum()
-    };
-    let mut point = rng.random::<f64>() * total;
-    for provider in candidates {
-        let weight = provider.weight / scale;
-        if point < weight {
-            return Some(provider);
-        }
-        point -= weight;
-    }
-    Some(last)
 }
 
 #[cfg(test)]
