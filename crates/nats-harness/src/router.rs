@@ -1,16 +1,14 @@
 //! The `router` binary as a child process: started against a [`NatsServer`], with its HTTP
-//! address read back from its JSON log, and killed when dropped.
+//! address read back from the file it writes (`--http-addr-file`), and killed when dropped.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde_json::Value;
 
-use crate::NatsServer;
+use crate::{NatsServer, TlsFiles};
 
 /// How to start a router.
 #[derive(Debug, Clone)]
@@ -46,14 +44,28 @@ impl RouterProcess {
 
     /// Starts the router without waiting for readiness (it still waits for the HTTP address).
     pub fn spawn(server: &NatsServer, options: &RouterOptions) -> anyhow::Result<Self> {
+        RouterProcess::spawn_at(&server.client_url(), server.tls(), options)
+    }
+
+    /// Starts the router against the server(s) at `urls` (comma-separated), presenting the
+    /// client certificate of `tls` when given; waits for its HTTP address, not for readiness.
+    pub fn spawn_at(
+        urls: &str,
+        tls: Option<&TlsFiles>,
+        options: &RouterOptions,
+    ) -> anyhow::Result<Self> {
         let log_file = std::fs::File::create(&options.log)
             .with_context(|| format!("cannot create router log {}", options.log.display()))?;
+        let addr_file = options.log.with_extension("http-addr");
+        let _ = std::fs::remove_file(&addr_file);
         let mut command = Command::new(&options.binary);
         command
+            .arg("--http-addr-file")
+            .arg(&addr_file)
             .arg("--config")
             .arg("/dev/null")
             .arg("--nats-url")
-            .arg(server.client_url())
+            .arg(urls)
             .arg("--policy-dir")
             .arg(&options.policy_dir)
             .arg("--metrics-addr")
@@ -62,7 +74,7 @@ impl RouterProcess {
             .arg("json")
             .arg("--log-level")
             .arg("info");
-        if let Some(tls) = server.tls() {
+        if let Some(tls) = tls {
             command
                 .arg("--tls-ca")
                 .arg(&tls.ca_cert)
@@ -78,7 +90,12 @@ impl RouterProcess {
             .stderr(log_file)
             .spawn()
             .with_context(|| format!("cannot start {}", options.binary.display()))?;
-        match wait_for_http_addr(&options.log, &mut child, Duration::from_secs(15)) {
+        match wait_for_http_addr(
+            &addr_file,
+            &options.log,
+            &mut child,
+            Duration::from_secs(15),
+        ) {
             Ok(http) => Ok(RouterProcess {
                 child,
                 http,
@@ -181,22 +198,21 @@ impl Drop for RouterProcess {
     }
 }
 
+/// Waits until the router wrote its HTTP address to `addr_file`; fails with its log when it
+/// exits first or takes longer than `timeout`.
 fn wait_for_http_addr(
+    addr_file: &Path,
     log: &Path,
     child: &mut Child,
     timeout: Duration,
 ) -> anyhow::Result<SocketAddr> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Ok(file) = std::fs::File::open(log) {
-            for line in BufReader::new(file).lines().map_while(Result::ok) {
-                let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if let Some(Ok(addr)) = event["fields"]["addr"].as_str().map(str::parse) {
-                    return Ok(addr);
-                }
-            }
+        if let Ok(text) = std::fs::read_to_string(addr_file) {
+            return text
+                .trim()
+                .parse()
+                .with_context(|| format!("{} holds no address: {text:?}", addr_file.display()));
         }
         if let Ok(Some(status)) = child.try_wait() {
             bail!(
@@ -206,7 +222,8 @@ fn wait_for_http_addr(
         }
         if Instant::now() > deadline {
             bail!(
-                "router never reported its HTTP address; its log:\n{}",
+                "router never wrote its HTTP address to {}; its log:\n{}",
+                addr_file.display(),
                 std::fs::read_to_string(log).unwrap_or_default()
             );
         }

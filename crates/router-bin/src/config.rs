@@ -95,6 +95,10 @@ pub struct Cli {
     /// a decision, the benchmark's raw-NATS reference).
     #[arg(long, env = "ROUTER_RESPONDER")]
     pub responder: Option<Responder>,
+    /// Once listening, write the HTTP address (`127.0.0.1:PORT`) to this file: how a
+    /// supervisor learns the port chosen for `--metrics-addr 127.0.0.1:0`.
+    #[arg(long, value_name = "FILE")]
+    pub http_addr_file: Option<PathBuf>,
     /// Check the configuration, certificates and policies, print a summary and exit.
     #[arg(long)]
     pub check: bool,

@@ -5,6 +5,7 @@
 //! busy), 2 on a configuration problem (bad file, missing or expired certificate, plaintext
 //! against a TLS-only server).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -44,7 +45,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, cli.http_addr_file)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&err),
     }
@@ -61,8 +62,9 @@ fn fail(err: &anyhow::Error) -> ExitCode {
     }
 }
 
-/// Runs the router until SIGTERM or Ctrl-C; SIGHUP reloads the policies.
-async fn serve(config: Config) -> anyhow::Result<()> {
+/// Runs the router until SIGTERM or Ctrl-C; SIGHUP reloads the policies. The HTTP address
+/// goes to `http_addr_file` once listening.
+async fn serve(config: Config, http_addr_file: Option<PathBuf>) -> anyhow::Result<()> {
     let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
@@ -71,6 +73,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = stop_rx.await;
     })
     .await?;
+    if let Some(path) = http_addr_file {
+        // Written whole, then renamed: a reader never sees half an address.
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, router.http_addr().to_string())
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .with_context(|| {
+                format!(
+                    "cannot write the HTTP address to {} (--http-addr-file)",
+                    path.display()
+                )
+            })?;
+    }
     loop {
         tokio::select! {
             _ = hangup.recv() => router.reload_policies(),

@@ -12,18 +12,19 @@
 //! Everything runs on loopback with bounded counts and durations. The tests take turns (one
 //! cluster at a time), so that a 2-core machine is not asked to run three clusters at once.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use clap::Parser;
 use nats_harness::cluster::NatsCluster;
+use nats_harness::{RouterOptions, RouterProcess};
 use router_bin::buckets;
 use serde_json::{json, Value};
+
+mod support;
 
 const DECIDE: &str = "beamline.router.v1.decide";
 const ROUTERS: usize = 3;
@@ -41,95 +42,104 @@ const BASE_POLICY: &str = r#"{"providers": [{"name": "alpha", "weight": 50},
     {"name": "beta", "weight": 30}, {"name": "gamma", "weight": 20}],
     "sticky": {"enabled": true, "session_key": "user_id", "ttl": "10m"}}"#;
 
-/// A `router` process started against the cluster.
-struct RouterChild {
-    name: String,
-    child: Child,
-    http: SocketAddr,
-    log: PathBuf,
+/// A router of the fleet: in this process, or a `router` process of its own for the test
+/// that kills one.
+enum Member {
+    InProcess(Box<support::TestRouter>),
+    Process(RouterProcess),
 }
 
-impl RouterChild {
-    fn spawn(cluster: &NatsCluster, name: &str, dir: &Path) -> anyhow::Result<Self> {
-        let log = dir.join(format!("{name}.log"));
-        let log_file = std::fs::File::create(&log)
-            .with_context(|| format!("cannot create {}", log.display()))?;
+/// How the fleet's routers run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    InProcess,
+    Processes,
+}
+
+/// The flags every fleet router runs with: policies and sticky sessions in the buckets.
+fn fleet_flags(name: &str) -> Vec<String> {
+    [
+        "--policy-source",
+        "kv",
+        "--sticky-store",
+        "kv",
+        "--kv-replicas",
+        "3",
+        "--concurrency",
+        "2",
+        "--nats-name",
+        name,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+impl Member {
+    async fn start(
+        cluster: &NatsCluster,
+        name: &str,
+        kind: Kind,
+        dir: &Path,
+    ) -> anyhow::Result<Self> {
         let tls = cluster.tls().context("the cluster has TLS")?;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_router"))
-            .args(["--config", "/dev/null", "--nats-url"])
-            .arg(cluster.client_urls())
-            .arg("--tls-ca")
-            .arg(&tls.ca_cert)
-            .arg("--tls-cert")
-            .arg(&tls.client_cert)
-            .arg("--tls-key")
-            .arg(&tls.client_key)
-            .args(["--policy-source", "kv", "--sticky-store", "kv"])
-            .args(["--kv-replicas", "3", "--concurrency", "2"])
-            .args(["--nats-name", name, "--metrics-addr", "127.0.0.1:0"])
-            .args(["--log-format", "json", "--log-level", "info"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .context("cannot start the router")?;
-        let deadline = Instant::now() + READY_TIMEOUT;
-        let http = loop {
-            if let Some(addr) = http_addr(&log) {
-                break addr;
+        match kind {
+            Kind::InProcess => {
+                let mut flags = vec![
+                    "router".to_owned(),
+                    "--config".to_owned(),
+                    "/dev/null".to_owned(),
+                    "--nats-url".to_owned(),
+                    cluster.client_urls(),
+                    "--metrics-addr".to_owned(),
+                    "127.0.0.1:0".to_owned(),
+                ];
+                for (flag, path) in [
+                    ("--tls-ca", &tls.ca_cert),
+                    ("--tls-cert", &tls.client_cert),
+                    ("--tls-key", &tls.client_key),
+                ] {
+                    flags.push(flag.to_owned());
+                    flags.push(path.to_string_lossy().into_owned());
+                }
+                flags.extend(fleet_flags(name));
+                let config = router_bin::Config::load(&router_bin::Cli::try_parse_from(flags)?)?;
+                let router = support::start_config(config).await?;
+                router.wait_ready(READY_TIMEOUT).await?;
+                Ok(Member::InProcess(Box::new(router)))
             }
-            if let Ok(Some(status)) = child.try_wait() {
-                bail!(
-                    "router {name} exited ({status}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
+            Kind::Processes => {
+                let options = RouterOptions {
+                    binary: PathBuf::from(env!("CARGO_BIN_EXE_router")),
+                    policy_dir: dir.to_path_buf(),
+                    log: dir.join(format!("{name}.log")),
+                    extra_args: fleet_flags(name),
+                };
+                let router = tokio::task::block_in_place(|| {
+                    let router =
+                        RouterProcess::spawn_at(&cluster.client_urls(), Some(tls), &options)?;
+                    router.wait_ready(READY_TIMEOUT)?;
+                    anyhow::Ok(router)
+                })?;
+                Ok(Member::Process(router))
             }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                bail!("router {name} never reported its HTTP address");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Ok(RouterChild {
-            name: name.to_owned(),
-            child,
-            http,
-            log,
-        })
-    }
-
-    fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build()
-            .new_agent();
-        let mut response = agent.get(format!("http://{}{path}", self.http)).call()?;
-        let status = response.status().as_u16();
-        Ok((status, response.body_mut().read_to_string()?))
-    }
-
-    fn wait_ready(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok((200, _)) = self.get("/readyz") {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        bail!(
-            "router {} not ready: {}",
-            self.name,
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        )
+    }
+
+    fn metrics_text(&self) -> String {
+        match self {
+            Member::InProcess(router) => router.running().metrics_text(),
+            Member::Process(router) => {
+                tokio::task::block_in_place(|| router.get("/metrics").map(|(_, body)| body))
+                    .unwrap_or_default()
+            }
+        }
     }
 
     /// The sum of every series of `name` whose labels contain `labels` (all when empty).
     fn metric_sum(&self, name: &str, labels: &str) -> f64 {
-        let Ok((_, body)) = self.get("/metrics") else {
-            return f64::NAN;
-        };
-        body.lines()
+        self.metrics_text()
+            .lines()
             .filter(|line| {
                 line.strip_prefix(name)
                     .is_some_and(|rest| rest.starts_with(['{', ' ']) && rest.contains(labels))
@@ -142,59 +152,32 @@ impl RouterChild {
         self.metric_sum("router_decisions_total", "")
     }
 
-    /// Warning and error lines of its log, for the test output.
-    fn warnings(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|line| line.contains("\"WARN\"") || line.contains("\"ERROR\""))
-            .map(str::to_owned)
-            .collect()
-    }
-
+    /// SIGKILL (a process only).
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Member::Process(router) = self {
+            tokio::task::block_in_place(|| router.stop(Duration::ZERO));
+        }
     }
-}
-
-impl Drop for RouterChild {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn http_addr(log: &Path) -> Option<SocketAddr> {
-    let file = std::fs::File::open(log).ok()?;
-    BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
-        .find_map(|event| event["fields"]["addr"].as_str()?.parse().ok())
 }
 
 /// Three nodes, the base policy in the bucket, three ready routers.
 struct Fleet {
-    routers: Vec<RouterChild>,
+    // Fields drop in order: the routers stop before the cluster.
+    routers: Vec<Member>,
     cluster: NatsCluster,
     _logs: tempfile::TempDir,
 }
 
 impl Fleet {
-    async fn start() -> anyhow::Result<Fleet> {
+    async fn start(kind: Kind) -> anyhow::Result<Fleet> {
         let cluster = tokio::task::block_in_place(|| NatsCluster::start(NODES, true))?;
         let kv = policy_store(&connect(&cluster, None).await?).await?;
         buckets::put_policy(&kv, "acme", "default", BASE_POLICY).await?;
         let logs = tempfile::Builder::new().prefix("router-fleet-").tempdir()?;
-        let routers = tokio::task::block_in_place(|| {
-            let routers = (0..ROUTERS)
-                .map(|i| RouterChild::spawn(&cluster, &format!("router-{i}"), logs.path()))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            for router in &routers {
-                router.wait_ready()?;
-            }
-            anyhow::Ok(routers)
-        })?;
+        let mut routers = Vec::with_capacity(ROUTERS);
+        for i in 0..ROUTERS {
+            routers.push(Member::start(&cluster, &format!("router-{i}"), kind, logs.path()).await?);
+        }
         Ok(Fleet {
             routers,
             cluster,
@@ -203,8 +186,22 @@ impl Fleet {
     }
 
     fn decisions(&self) -> Vec<f64> {
-        tokio::task::block_in_place(|| self.routers.iter().map(RouterChild::decisions).collect())
+        self.routers.iter().map(Member::decisions).collect()
     }
+}
+
+/// Waits until the load has had `answers` requests sent (at most 30 s): the fault comes
+/// under load, not before it.
+async fn under_load(tally: &Tally, answers: u64) {
+    let reached = support::wait_until(Duration::from_secs(30), || {
+        tally.sent.load(Ordering::Relaxed) >= answers
+    })
+    .await;
+    assert!(
+        reached,
+        "the load never reached {answers} requests: {}",
+        summary(tally)
+    );
 }
 
 /// A client of the cluster: of node `node` only, or of any node (it then fails over).
@@ -270,7 +267,7 @@ async fn decide(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_spread_policies_apply_everywhere_and_sessions_stick() -> anyhow::Result<()> {
     let _turn = SERIAL.lock().await;
-    let fleet = Fleet::start().await?;
+    let fleet = Fleet::start(Kind::InProcess).await?;
     let clients = [
         connect(&fleet.cluster, Some(0)).await?,
         connect(&fleet.cluster, Some(1)).await?,
@@ -324,11 +321,10 @@ async fn requests_spread_policies_apply_everywhere_and_sessions_stick() -> anyho
         r#"{"providers": [{"name": "one", "weight": 1}]}"#,
     )
     .await?;
-    let applied = tokio::task::block_in_place(|| {
-        wait_all(&fleet.routers, Duration::from_secs(1), |r| {
-            r.metric_sum("router_policies_loaded", "") == 2.0
-        })
-    });
+    let applied = wait_all(&fleet.routers, Duration::from_secs(1), |r| {
+        r.metric_sum("router_policies_loaded", "") == 2.0
+    })
+    .await;
     let elapsed = put_at.elapsed();
     assert!(
         applied,
@@ -365,11 +361,10 @@ async fn requests_spread_policies_apply_everywhere_and_sessions_stick() -> anyho
         br#"{"providers": "not a list"}"#.to_vec().into(),
     )
     .await?;
-    let refused = tokio::task::block_in_place(|| {
-        wait_all(&fleet.routers, Duration::from_secs(5), |r| {
-            r.metric_sum("router_policy_kv_updates_total", "rejected") > 0.0
-        })
-    });
+    let refused = wait_all(&fleet.routers, Duration::from_secs(5), |r| {
+        r.metric_sum("router_policy_kv_updates_total", "rejected") > 0.0
+    })
+    .await;
     assert!(
         refused,
         "every router counts the refused value ({rejected_before:?} before)"
@@ -406,11 +401,10 @@ async fn requests_spread_policies_apply_everywhere_and_sessions_stick() -> anyho
                 .to_owned(),
         );
     }
-    let shared = tokio::task::block_in_place(|| {
-        wait_all(&fleet.routers, Duration::from_secs(5), |r| {
-            r.metric_sum("router_sticky_kv_total", "imported") >= users.len() as f64
-        })
-    });
+    let shared = wait_all(&fleet.routers, Duration::from_secs(5), |r| {
+        r.metric_sum("router_sticky_kv_total", "imported") >= users.len() as f64
+    })
+    .await;
     assert!(shared, "every router imported the 30 mappings");
     let sticky_before: Vec<f64> = tokio::task::block_in_place(|| {
         fleet
@@ -455,21 +449,8 @@ async fn requests_spread_policies_apply_everywhere_and_sessions_stick() -> anyho
 }
 
 /// Polls `check` on every router until all pass or `timeout` ends.
-fn wait_all(
-    routers: &[RouterChild],
-    timeout: Duration,
-    check: impl Fn(&RouterChild) -> bool,
-) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if routers.iter().all(&check) {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+async fn wait_all(routers: &[Member], timeout: Duration, check: impl Fn(&Member) -> bool) -> bool {
+    support::wait_until(timeout, || routers.iter().all(&check)).await
 }
 
 /// What steady load saw.
@@ -561,11 +542,11 @@ fn busiest_node(cluster: &NatsCluster) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nats_node_killed_under_load_loses_no_retried_request() -> anyhow::Result<()> {
     let _turn = SERIAL.lock().await;
-    let mut fleet = Fleet::start().await?;
+    let mut fleet = Fleet::start(Kind::InProcess).await?;
     let fault_at = Arc::new(std::sync::Mutex::new(None));
     let (tally, handles) =
         steady_load(&fleet.cluster, 4, Duration::from_secs(10), fault_at.clone()).await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    under_load(&tally, 200).await;
     let victim = tokio::task::block_in_place(|| busiest_node(&fleet.cluster));
     tokio::task::block_in_place(|| fleet.cluster.kill_node(victim))?;
     if let Ok(mut at) = fault_at.lock() {
@@ -584,21 +565,15 @@ async fn a_nats_node_killed_under_load_loses_no_retried_request() -> anyhow::Res
     )
     .await?;
     let applied_at = Instant::now();
-    let applied = tokio::task::block_in_place(|| {
-        wait_all(&fleet.routers, Duration::from_secs(20), |r| {
-            r.metric_sum("router_policies_loaded", "") == 2.0
-        })
-    });
+    let applied = wait_all(&fleet.routers, Duration::from_secs(20), |r| {
+        r.metric_sum("router_policies_loaded", "") == 2.0
+    })
+    .await;
     eprintln!(
         "policy put with node n{} down: applied everywhere = {applied} after {:?}",
         victim + 1,
         applied_at.elapsed()
     );
-    for router in &fleet.routers {
-        for line in router.warnings() {
-            eprintln!("{}: {line}", router.name);
-        }
-    }
 
     for handle in handles {
         handle.await?;
@@ -641,7 +616,8 @@ async fn a_nats_node_killed_under_load_loses_no_retried_request() -> anyhow::Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_router_killed_under_load_is_taken_over() -> anyhow::Result<()> {
     let _turn = SERIAL.lock().await;
-    let mut fleet = Fleet::start().await?;
+    // Processes: one is killed with SIGKILL.
+    let mut fleet = Fleet::start(Kind::Processes).await?;
     const TASKS: usize = 4;
     let fault_at = Arc::new(std::sync::Mutex::new(None));
     let (tally, handles) = steady_load(
@@ -651,14 +627,14 @@ async fn a_router_killed_under_load_is_taken_over() -> anyhow::Result<()> {
         fault_at.clone(),
     )
     .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    under_load(&tally, 200).await;
     let before = fleet.decisions();
     let victim = before
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map_or(0, |(i, _)| i);
-    tokio::task::block_in_place(|| fleet.routers[victim].kill());
+    fleet.routers[victim].kill();
     if let Ok(mut at) = fault_at.lock() {
         *at = Some(Instant::now());
     }

@@ -977,14 +977,9 @@ impl Bench {
         })
         .expect("start the TLS nats-server");
         let policies = policy_dir(&[]);
-        let router = support::start_router(
-            &server,
-            RouterArgs {
-                policy_dir: policies.path(),
-                extra: Vec::new(),
-            },
-        )
-        .expect("router starts");
+        // A process of its own: the test reads the router's resident memory.
+        let router = support::start_router_process(&server, RouterArgs::new(policies.path(), &[]))
+            .expect("router starts");
         let client = support::client(&server).await;
         Bench {
             client,

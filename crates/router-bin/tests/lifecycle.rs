@@ -1,5 +1,6 @@
-//! Process-level behaviour: HTTP endpoints, backpressure, drain on SIGTERM, NATS restarts,
-//! TLS refusals and configuration errors.
+//! Service-level behaviour: HTTP endpoints, backpressure, NATS restarts and TLS refusals
+//! (routers started in this process), and what needs the `router` process itself: drain on
+//! SIGTERM, reload on SIGHUP, configuration errors and exit codes.
 
 mod support;
 
@@ -10,28 +11,27 @@ use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 use support::{client, decide, policy_dir, request, tls_server, RouterArgs};
 
-fn args(dir: &std::path::Path, extra: &[&str]) -> RouterArgs<'static> {
-    RouterArgs {
-        policy_dir: Box::leak(dir.to_path_buf().into_boxed_path()),
-        extra: extra.iter().map(|s| s.to_string()).collect(),
-    }
+fn args<'a>(dir: &'a std::path::Path, extra: &[&str]) -> RouterArgs<'a> {
+    RouterArgs::new(dir, extra)
 }
 
 #[tokio::test]
 async fn metrics_healthz_and_readyz() {
     let server = tls_server();
     let dir = policy_dir(&[]);
-    let router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
+    let router = support::start_router(&server, args(dir.path(), &[]))
+        .await
+        .expect("router starts");
     let nats = client(&server).await;
     decide(&nats, &request("m-1", "default_tenant", json!({}))).await;
     decide(&nats, &request("m-2", "nobody", json!({}))).await;
-    assert_eq!(router.get("/healthz").expect("healthz").0, 200);
-    let (status, body) = router.get("/readyz").expect("readyz");
+    assert_eq!(router.get("/healthz").await.expect("healthz").0, 200);
+    let (status, body) = router.get("/readyz").await.expect("readyz");
     assert_eq!(status, 200);
     let ready: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(ready["nats_connected"], true);
     assert!(ready["policies_loaded"].as_u64() >= Some(3));
-    let (_, metrics) = router.get("/metrics").expect("metrics");
+    let (_, metrics) = router.get("/metrics").await.expect("metrics");
     for name in [
         "router_decisions_total{reason=\"weighted\"} 1",
         "router_errors_total{code=\"policy_not_found\"} 1",
@@ -65,6 +65,7 @@ async fn forced_backpressure_answers_overloaded_and_status_agrees() {
             ],
         ),
     )
+    .await
     .expect("router starts");
     let nats = client(&server).await;
     // The first decision gives the latency signal a value above 0; every request counts
@@ -111,7 +112,9 @@ async fn forced_backpressure_answers_overloaded_and_status_agrees() {
 async fn backpressure_status_is_inactive_at_rest() {
     let server = tls_server();
     let dir = policy_dir(&[]);
-    let _router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
+    let _router = support::start_router(&server, args(dir.path(), &[]))
+        .await
+        .expect("router starts");
     let nats = client(&server).await;
     let status = nats
         .request("beamline.router.v1.status.backpressure", "".into())
@@ -127,7 +130,9 @@ async fn backpressure_status_is_inactive_at_rest() {
 async fn micro_service_discovery_answers() {
     let server = tls_server();
     let dir = policy_dir(&[]);
-    let _router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
+    let _router = support::start_router(&server, args(dir.path(), &[]))
+        .await
+        .expect("router starts");
     let nats = client(&server).await;
     for subject in [
         "$SRV.PING",
@@ -144,7 +149,8 @@ async fn micro_service_discovery_answers() {
 async fn sigterm_while_requests_are_in_flight_loses_none() {
     let server = tls_server();
     let dir = policy_dir(&[]);
-    let mut router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
+    let mut router =
+        support::start_router_process(&server, args(dir.path(), &[])).expect("router starts");
     let nats = client(&server).await;
     let sender = {
         let nats = nats.clone();
@@ -182,7 +188,16 @@ async fn sigterm_while_requests_are_in_flight_loses_none() {
             (answered, refused, lost)
         })
     };
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    // SIGTERM once the router is busy answering.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while router
+        .metric("router_decisions_total{reason=\"weighted\"}")
+        .unwrap_or(0.0)
+        < 1.0
+    {
+        assert!(Instant::now() < deadline, "no decision within 10 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     router.signal(Signal::SIGTERM);
     let status = router
         .wait_exit(Duration::from_secs(15))
@@ -200,7 +215,9 @@ async fn answers_again_after_nats_restarts() {
     // Owns its server: it restarts NATS, which an external server (heavy) does not allow.
     let mut server = support::owned_tls_server();
     let dir = policy_dir(&[]);
-    let router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
+    let router = support::start_router(&server, args(dir.path(), &[]))
+        .await
+        .expect("router starts");
     server.restart().expect("restart nats-server");
     let restarted = Instant::now();
     let deadline = restarted + Duration::from_secs(5);
@@ -230,12 +247,12 @@ async fn answers_again_after_nats_restarts() {
         }
         assert!(
             Instant::now() < deadline,
-            "no answer within 5 s of the restart:\n{}",
-            router.log_text()
+            "no answer within 5 s of the restart: {:?}",
+            router.running().readiness()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(router.get("/readyz").expect("readyz").0, 200);
+    assert_eq!(router.get("/readyz").await.expect("readyz").0, 200);
     assert!(router.metric("router_nats_connects_total").unwrap_or(0.0) >= 2.0);
 }
 
@@ -244,10 +261,12 @@ async fn readyz_is_not_ready_while_nats_is_down() {
     // Owns its server: it stops NATS, which an external server (heavy) does not allow.
     let mut server = support::owned_tls_server();
     let dir = policy_dir(&[]);
-    let router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
+    let router = support::start_router(&server, args(dir.path(), &[]))
+        .await
+        .expect("router starts");
     server.stop().expect("stop nats-server");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while router.get("/readyz").expect("readyz").0 == 200 {
+    while router.get("/readyz").await.expect("readyz").0 == 200 {
         assert!(
             Instant::now() < deadline,
             "readyz stayed ready with NATS down"
@@ -255,7 +274,7 @@ async fn readyz_is_not_ready_while_nats_is_down() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
-        router.get("/healthz").expect("healthz").0,
+        router.get("/healthz").await.expect("healthz").0,
         200,
         "alive but not ready"
     );
@@ -267,7 +286,8 @@ async fn sigterm_stops_a_router_that_never_reached_nats() {
     let mut server = support::owned_tls_server();
     server.stop().expect("stop nats-server");
     let dir = policy_dir(&[]);
-    let mut router = support::spawn_router(&server, args(dir.path(), &[])).expect("router starts");
+    let mut router =
+        support::spawn_router_process(&server, args(dir.path(), &[])).expect("router starts");
     assert_eq!(router.get("/readyz").expect("readyz").0, 503, "not ready");
     let sent = Instant::now();
     router.signal(Signal::SIGTERM);
@@ -288,11 +308,18 @@ async fn a_router_started_before_nats_serves_and_keeps_dead_letters_once_nats_is
     let mut server = support::owned_tls_server();
     server.stop().expect("stop nats-server");
     let dir = policy_dir(&[]);
-    let router = support::spawn_router(&server, args(dir.path(), &[])).expect("router starts");
-    assert_eq!(router.get("/healthz").expect("healthz").0, 200, "alive");
+    let router = support::spawn_router(&server, args(dir.path(), &[]))
+        .await
+        .expect("router starts");
+    assert_eq!(
+        router.get("/healthz").await.expect("healthz").0,
+        200,
+        "alive"
+    );
     server.restart().expect("start nats-server");
     router
         .wait_ready(Duration::from_secs(10))
+        .await
         .expect("ready once NATS is up");
     let nats = client(&server).await;
     let reply = decide(&nats, &request("late-1", "default_tenant", json!({}))).await;
@@ -302,8 +329,8 @@ async fn a_router_started_before_nats_serves_and_keeps_dead_letters_once_nats_is
     while jetstream.get_stream("BEAMLINE_DLQ").await.is_err() {
         assert!(
             Instant::now() < deadline,
-            "the DLQ stream was not created once NATS came up:\n{}",
-            router.log_text()
+            "the DLQ stream was not created once NATS came up: {:?}",
+            router.running().readiness()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -313,7 +340,9 @@ async fn a_router_started_before_nats_serves_and_keeps_dead_letters_once_nats_is
 async fn a_client_without_a_certificate_cannot_reach_the_router() {
     let server = tls_server();
     let dir = policy_dir(&[]);
-    let _router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
+    let _router = support::start_router(&server, args(dir.path(), &[]))
+        .await
+        .expect("router starts");
     let tls = server.tls().expect("tls");
     let attempt = tokio::time::timeout(
         Duration::from_secs(5),
@@ -346,7 +375,8 @@ async fn sighup_reloads_policies_and_keeps_the_old_one_when_the_new_is_bad() {
         "default",
         json!({"providers": [{"name": "openai", "weight": 100}]}),
     )]);
-    let router = support::start_router(&server, args(dir.path(), &[])).expect("router starts");
+    let router =
+        support::start_router_process(&server, args(dir.path(), &[])).expect("router starts");
     let nats = client(&server).await;
     let provider = |reply: Value| {
         reply["decision"]["provider_id"]
@@ -377,7 +407,12 @@ async fn sighup_reloads_policies_and_keeps_the_old_one_when_the_new_is_bad() {
         r#"{"providers": "broken"}"#,
     );
     router.signal(Signal::SIGHUP);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = "router_policy_reloads_total{result=\"error\"}";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while router.metric(refused).unwrap_or(0.0) < 1.0 {
+        assert!(Instant::now() < deadline, "the bad reload was not counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
         provider(decide(&nats, &request("h-3", "reload", json!({}))).await),
         "anthropic"

@@ -1,16 +1,27 @@
-//! Shared test support: a real nats-server (via nats-harness), the real `router` binary, and a
-//! TLS client.
+//! Shared test support: a real nats-server (via nats-harness), routers started in this
+//! process through the router-bin library (or, for signals and exit codes, the `router`
+//! binary), and a TLS client.
 
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
+use clap::Parser;
 use nats_harness::{NatsServer, RouterOptions};
+use router_bin::{Cli, Config, RunningRouter};
 use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub use nats_harness::RouterProcess;
 
 /// The decide subject with the default prefix.
 pub const DECIDE: &str = "beamline.router.v1.decide";
+
+/// How long a router may take to become ready on a loaded machine.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The repository's `config/policies`.
 pub fn repo_policies() -> PathBuf {
@@ -61,28 +72,201 @@ pub fn owned_tls_server() -> NatsServer {
     NatsServer::start_tls().expect("start TLS nats-server")
 }
 
-pub use nats_harness::RouterProcess;
-
-/// How to start a router in a test.
+/// How to start a router in a test: its policies and more command-line flags.
 pub struct RouterArgs<'a> {
     /// Policy directory.
     pub policy_dir: &'a Path,
-    /// More flags.
+    /// More flags, as the binary takes them.
     pub extra: Vec<String>,
 }
 
-/// Starts the router binary under test against `server` and waits until it is ready. The log
-/// goes to a temporary file that lives as long as the test process.
-pub fn start_router(server: &NatsServer, args: RouterArgs<'_>) -> anyhow::Result<RouterProcess> {
-    RouterProcess::start(server, &options(args)?)
+impl<'a> RouterArgs<'a> {
+    /// `policy_dir` with the flags `extra`.
+    pub fn new(policy_dir: &'a Path, extra: &[&str]) -> Self {
+        RouterArgs {
+            policy_dir,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
 }
 
-/// Starts the router without waiting for readiness.
-pub fn spawn_router(server: &NatsServer, args: RouterArgs<'_>) -> anyhow::Result<RouterProcess> {
-    RouterProcess::spawn(server, &options(args)?)
+/// The flags that point a router at `server` (TLS files when it has TLS), on a free HTTP
+/// port, with its policies, then `args.extra`.
+fn flags(server: &NatsServer, args: &RouterArgs<'_>) -> Vec<String> {
+    let mut flags = vec![
+        "--config".to_owned(),
+        "/dev/null".to_owned(),
+        "--nats-url".to_owned(),
+        server.client_url(),
+        "--policy-dir".to_owned(),
+        args.policy_dir.to_string_lossy().into_owned(),
+        "--metrics-addr".to_owned(),
+        "127.0.0.1:0".to_owned(),
+    ];
+    if let Some(tls) = server.tls() {
+        for (flag, path) in [
+            ("--tls-ca", &tls.ca_cert),
+            ("--tls-cert", &tls.client_cert),
+            ("--tls-key", &tls.client_key),
+        ] {
+            flags.push(flag.to_owned());
+            flags.push(path.to_string_lossy().into_owned());
+        }
+    }
+    flags.extend(args.extra.iter().cloned());
+    flags
 }
 
-fn options(args: RouterArgs<'_>) -> anyhow::Result<RouterOptions> {
+/// The configuration the binary would build from these flags.
+pub fn config(server: &NatsServer, args: &RouterArgs<'_>) -> anyhow::Result<Config> {
+    let argv = std::iter::once("router".to_owned()).chain(flags(server, args));
+    let cli = Cli::try_parse_from(argv).context("router flags")?;
+    Config::load(&cli)
+}
+
+/// A router running in this test process; it stops when dropped.
+pub struct TestRouter {
+    running: Option<RunningRouter>,
+    stop: Option<oneshot::Sender<()>>,
+    /// Its HTTP address (`/metrics`, `/healthz`, `/readyz`).
+    pub http: SocketAddr,
+}
+
+/// Starts a router in this process against `server` and waits until it is ready.
+pub async fn start_router(server: &NatsServer, args: RouterArgs<'_>) -> anyhow::Result<TestRouter> {
+    let router = spawn_router(server, args).await?;
+    router.wait_ready(READY_TIMEOUT).await?;
+    Ok(router)
+}
+
+/// Starts a router in this process without waiting for readiness.
+pub async fn spawn_router(server: &NatsServer, args: RouterArgs<'_>) -> anyhow::Result<TestRouter> {
+    start_config(config(server, &args)?).await
+}
+
+/// Starts a router in this process from `config`, without waiting for readiness.
+pub async fn start_config(config: Config) -> anyhow::Result<TestRouter> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = router_bin::start(config, async {
+        let _ = stopped.await;
+    })
+    .await?;
+    Ok(TestRouter {
+        http: running.http_addr(),
+        running: Some(running),
+        stop: Some(stop),
+    })
+}
+
+impl TestRouter {
+    /// The running router (policies, breakers, readiness).
+    pub fn running(&self) -> &RunningRouter {
+        self.running.as_ref().expect("running until stopped")
+    }
+
+    /// Waits until the router is ready, at most `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        tokio::time::timeout(timeout, self.running().ready())
+            .await
+            .with_context(|| {
+                format!(
+                    "router not ready after {timeout:?}: {:?}",
+                    self.running().readiness()
+                )
+            })
+    }
+
+    /// GET on the router's HTTP listener: (status, body).
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        let url = format!("http://{}{path}", self.http);
+        tokio::task::spawn_blocking(move || {
+            let agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(5)))
+                .build()
+                .new_agent();
+            let mut response = agent
+                .get(&url)
+                .call()
+                .with_context(|| format!("GET {url}"))?;
+            let status = response.status().as_u16();
+            let body = response.body_mut().read_to_string()?;
+            Ok((status, body))
+        })
+        .await?
+    }
+
+    /// The value of one Prometheus series (name with labels, exactly as rendered).
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        metric(&self.running().metrics_text(), series)
+    }
+
+    /// Waits until `series` reaches at least `value`, at most `timeout`.
+    pub async fn wait_metric(&self, series: &str, value: f64, timeout: Duration) -> bool {
+        wait_until(timeout, || self.metric(series).unwrap_or(0.0) >= value).await
+    }
+
+    /// Stops the router (as SIGTERM does: it drains) and waits until it has.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.running.take() {
+            Some(running) => running.stopped().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestRouter {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The value of one series (name with labels, exactly as rendered) in Prometheus text.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Polls `check` every 10 ms until it holds or `timeout` passes; true when it held.
+pub async fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Starts the `router` binary against `server` and waits until it is ready: for what needs
+/// a process (signals, exit codes, the process's own memory). Its log goes to a temporary
+/// file that lives as long as the test process.
+pub fn start_router_process(
+    server: &NatsServer,
+    args: RouterArgs<'_>,
+) -> anyhow::Result<RouterProcess> {
+    RouterProcess::start(server, &process_options(args)?)
+}
+
+/// Starts the `router` binary without waiting for readiness.
+pub fn spawn_router_process(
+    server: &NatsServer,
+    args: RouterArgs<'_>,
+) -> anyhow::Result<RouterProcess> {
+    RouterProcess::spawn(server, &process_options(args)?)
+}
+
+fn process_options(args: RouterArgs<'_>) -> anyhow::Result<RouterOptions> {
     let log_dir = tempfile::Builder::new()
         .prefix("router-test-")
         .tempdir()?
