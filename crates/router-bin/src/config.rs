@@ -53,6 +53,9 @@ pub struct Cli {
     /// Decide workers: the most decide requests processed at once (default 1).
     #[arg(long, env = "ROUTER_CONCURRENCY")]
     pub concurrency: Option<usize>,
+    /// Most decide requests waiting in the router; beyond, `overloaded` at once (default 8192).
+    #[arg(long, env = "ROUTER_QUEUE_CAPACITY")]
+    pub queue_capacity: Option<usize>,
     /// Tenants allowed, comma-separated (empty: every tenant).
     #[arg(long, env = "ROUTER_ALLOWED_TENANTS", value_delimiter = ',')]
     pub allowed_tenants: Option<Vec<String>>,
@@ -181,6 +184,9 @@ pub struct RouterConfig {
     /// Decide workers, each handling its messages one at a time: the most decide requests
     /// processed at once.
     pub concurrency: usize,
+    /// Most decide requests waiting in the router (read, not yet taken by a worker); a
+    /// request beyond is answered `overloaded` at once.
+    pub queue_capacity: usize,
     /// Tenants allowed (empty: all).
     pub allowed_tenants: Vec<String>,
     /// Publish intake rejections to the DLQ subject.
@@ -254,6 +260,7 @@ impl Default for RouterConfig {
             queue_group: "router-decide-group".into(),
             policy_dir: PathBuf::from("config/policies"),
             concurrency: 1,
+            queue_capacity: 8192,
             allowed_tenants: Vec::new(),
             dlq_enabled: true,
             sticky_capacity: 100_000,
@@ -364,6 +371,7 @@ impl Config {
         set(&mut self.router.queue_group, &cli.queue_group);
         set(&mut self.router.policy_dir, &cli.policy_dir);
         set(&mut self.router.concurrency, &cli.concurrency);
+        set(&mut self.router.queue_capacity, &cli.queue_capacity);
         set(&mut self.router.allowed_tenants, &cli.allowed_tenants);
         set(&mut self.router.dlq_enabled, &cli.dlq_enabled);
         set(&mut self.router.policy_source, &cli.policy_source);
@@ -426,6 +434,9 @@ impl Config {
         }
         if !(1..=1024).contains(&self.router.concurrency) {
             bail!("router.concurrency must be from 1 to 1024 decide workers");
+        }
+        if !(1..=1_048_576).contains(&self.router.queue_capacity) {
+            bail!("router.queue_capacity must be from 1 to 1048576 requests");
         }
         if let Some(bad) = self
             .router

@@ -1,14 +1,25 @@
-//! The decide path: queue subscriptions on the decide subject, workers that hand each body to
-//! router-core and publish the reply, and the drain at shutdown. Bytes in, router-core
-//! decides, bytes out.
+//! The decide path: queue subscriptions on the decide subject, each served by a worker that
+//! reads its messages into a bounded queue of its own (stamping each on arrival), hands them
+//! to router-core one at a time and publishes the reply; and the drain at shutdown. Bytes in,
+//! router-core decides, bytes out.
+//!
+//! Between two requests a worker reads everything its subscription already holds (up to
+//! [`READ_BATCH`] at a time), so a request is stamped within one request's processing of
+//! reaching the router, and the arrival → reply latency includes the time it waited. A
+//! request that finds the queue full, or arrives while backpressure is `active`, is answered
+//! `overloaded` at once, without the decision path; one whose `deadline` passed while it
+//! waited gets `deadline_exceeded` without a decision. Every request read gets exactly one
+//! reply, also when shutdown cuts the drain short.
 
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_nats::{Client, Message, Subject, Subscriber};
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 
 use router_core::{Handled, Outcome, Reason, Router};
@@ -20,6 +31,9 @@ use crate::readiness::Readiness;
 use crate::sticky_sync::StickySync;
 use crate::{clock, nats, shutdown};
 
+/// Most messages read off the subscription between two requests processed.
+pub const READ_BATCH: usize = 256;
+
 /// What answers a decide request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -28,8 +42,8 @@ pub enum Responder {
     #[default]
     Decide,
     /// A fixed success reply without reading the request: the same process, connections,
-    /// subscriptions and publish path as the service, minus the decision. The benchmark's
-    /// raw-NATS reference (`cargo xtask bench`).
+    /// subscriptions, queue and publish path as the service, minus the decision. The
+    /// benchmark's raw-NATS reference (`cargo xtask bench`).
     Echo,
 }
 
@@ -62,16 +76,21 @@ pub struct Intake {
     pub queue_group: String,
     /// Workers, each with its own queue subscription: the most requests processed at once.
     pub workers: usize,
-    /// Longest time to answer what was received once shutdown starts.
+    /// Most requests waiting in the router, all workers together.
+    pub queue_capacity: usize,
+    /// Longest time to answer what was received once shutdown starts; what is still queued
+    /// then is answered `overloaded`.
     pub drain_timeout: Duration,
 }
 
-/// Serves decide requests with `intake.workers` tasks until `shutdown` flips, then drains:
+/// A request read off the subscription, with when.
+struct Arrival {
+    message: Message,
+    at: Instant,
+}
+
+/// Serves decide requests with `intake.workers` workers until `shutdown` flips, then drains:
 /// stops taking requests, answers those already received, flushes.
-///
-/// Each worker owns a queue subscription on the decide connection and handles its messages
-/// inline: no task per message, which measured about a third cheaper in CPU per request than
-/// spawning one (docs/OPERATIONS.md, performance). In flight is therefore at most `workers`.
 pub async fn serve(
     client: Client,
     path: Arc<DecidePath>,
@@ -95,19 +114,28 @@ pub async fn serve(
         tracing::info!("stopped before the decide subscriptions were registered");
         return Ok(());
     };
+    let capacity = intake.queue_capacity.div_ceil(intake.workers).max(1);
+    let (hurry_tx, hurry) = watch::channel(false);
     let tasks: Vec<_> = subscriptions?
         .into_iter()
         .map(|subscription| {
-            tokio::spawn(worker(
-                client.clone(),
-                path.clone(),
-                subscription,
-                shutdown.clone(),
-            ))
+            let worker = Worker {
+                client: client.clone(),
+                path: path.clone(),
+                queue: VecDeque::new(),
+                capacity,
+                idle: AtomicBool::new(false),
+            };
+            tokio::spawn(worker.run(subscription, shutdown.clone(), hurry.clone()))
         })
         .collect();
-    tracing::info!(subject = %intake.subject, workers = intake.workers, responder = ?path.responder, "serving decide requests");
-    let mut answered_while_draining = 0;
+    tracing::info!(
+        subject = %intake.subject,
+        workers = intake.workers,
+        queue_capacity = intake.queue_capacity,
+        responder = ?path.responder,
+        "serving decide requests"
+    );
     let all = futures::future::join_all(tasks);
     tokio::pin!(all);
     let results = tokio::select! {
@@ -117,12 +145,14 @@ pub async fn serve(
             Err(_) => {
                 tracing::warn!(
                     inflight = path.backpressure.intake.inflight(),
-                    "drain timeout: some requests were still in flight"
+                    "drain timeout: answering what is still queued with overloaded"
                 );
-                Vec::new()
+                let _ = hurry_tx.send(true);
+                all.await
             }
         },
     };
+    let mut answered_while_draining = 0;
     for result in results {
         match result {
             Ok(count) => answered_while_draining += count,
@@ -134,53 +164,208 @@ pub async fn serve(
     Ok(())
 }
 
-/// One worker: handles its subscription's messages until shutdown, then drains it. Returns
-/// how many requests it answered while draining.
-async fn worker(
+/// One worker: its subscription, its bounded queue, the path that answers.
+struct Worker {
     client: Client,
     path: Arc<DecidePath>,
-    mut subscription: Subscriber,
-    mut shutdown: watch::Receiver<bool>,
-) -> u64 {
-    loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => break,
-            message = subscription.next() => match message {
-                Some(message) => process(&client, &path, message).await,
-                None => return 0,
-            },
+    queue: VecDeque<Arrival>,
+    capacity: usize,
+    idle: AtomicBool,
+}
+
+impl Worker {
+    /// Serves until shutdown, then drains: unsubscribes, answers every request received.
+    /// Returns how many requests it answered while draining.
+    async fn run(
+        mut self,
+        mut subscription: Subscriber,
+        mut shutdown: watch::Receiver<bool>,
+        hurry: watch::Receiver<bool>,
+    ) -> u64 {
+        self.path.backpressure.intake.worker_started();
+        let mut open = true;
+        while open {
+            open = self.read_available(&mut subscription).await;
+            if let Some(arrival) = self.queue.pop_front() {
+                self.process(arrival).await;
+                continue;
+            }
+            self.set_idle(true);
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                message = subscription.next() => match message {
+                    Some(message) => self.admit(message).await,
+                    None => open = false,
+                },
+            }
+            self.set_idle(false);
+        }
+        self.set_idle(false);
+        self.drain(subscription, hurry).await
+    }
+
+    fn set_idle(&self, idle: bool) {
+        self.path.backpressure.intake.set_idle(&self.idle, idle);
+    }
+
+    /// Reads what the subscription already holds (at most [`READ_BATCH`]); false when the
+    /// subscription has ended.
+    async fn read_available(&mut self, subscription: &mut Subscriber) -> bool {
+        for _ in 0..READ_BATCH {
+            match subscription.next().now_or_never() {
+                Some(Some(message)) => self.admit(message).await,
+                Some(None) => return false,
+                None => break,
+            }
+        }
+        true
+    }
+
+    /// Stamps a request and queues it, or answers `overloaded` at once when backpressure is
+    /// active or the queue is full.
+    async fn admit(&mut self, message: Message) {
+        let at = Instant::now();
+        let backpressure = &self.path.backpressure;
+        backpressure.intake.read_one();
+        if backpressure.monitor.is_active() || self.queue.len() >= self.capacity {
+            self.refuse(&message).await;
+            return;
+        }
+        backpressure.intake.queued_one();
+        self.queue.push_back(Arrival { message, at });
+    }
+
+    /// Answers `overloaded` without the decision path.
+    async fn refuse(&self, message: &Message) {
+        let monitor = &self.path.backpressure.monitor;
+        let handled = self
+            .path
+            .router
+            .overloaded(&message.payload, monitor.retry_after_seconds());
+        self.reply(message, handled).await;
+    }
+
+    async fn process(&self, arrival: Arrival) {
+        let backpressure = &self.path.backpressure;
+        backpressure.intake.start_one();
+        backpressure.classify();
+        let taken = Instant::now();
+        let handled = respond(&self.path, &arrival.message);
+        let decided = !matches!(
+            handled.outcome,
+            Outcome::Rejected {
+                code: router_core::ErrorCode::Overloaded,
+                ..
+            }
+        );
+        if let Some(sync) = &self.path.sticky_sync {
+            sync.offer(&handled);
+        }
+        self.reply(&arrival.message, handled).await;
+        let metrics = &self.path.metrics;
+        metrics.decide_service.record(taken.elapsed().as_secs_f64());
+        if decided {
+            // Arrival → reply; `overloaded` replies do not feed the signal.
+            let latency = arrival.at.elapsed().as_secs_f64();
+            metrics.decide_latency.record(latency);
+            backpressure
+                .monitor
+                .record_latency(latency * 1000.0, clock::monotonic_ms());
+        }
+        backpressure.intake.finish_one();
+    }
+
+    /// Publishes the reply and counts it; intake rejections also go to the DLQ.
+    async fn reply(&self, message: &Message, handled: Handled) {
+        let reply_to = match &message.reply {
+            Some(reply) => reply.clone(),
+            None => self.path.default_reply.clone(),
+        };
+        if let Err(err) = self
+            .client
+            .publish(reply_to, Bytes::from(handled.reply))
+            .await
+        {
+            tracing::warn!(%err, "cannot publish a decide reply");
+        }
+        let metrics = &self.path.metrics;
+        match &handled.outcome {
+            Outcome::Decided { reason, replayed } => {
+                metrics.decision(*reason);
+                if *replayed {
+                    metrics.replayed.increment(1);
+                }
+            }
+            Outcome::Rejected {
+                code,
+                intake,
+                tenant_id,
+                message: why,
+            } => {
+                metrics.error(*code);
+                tracing::debug!(code = code.as_str(), reason = %why, "decide request rejected");
+                if let (Some(intake), Some(dlq)) = (intake, &self.path.dlq) {
+                    dlq.publish(
+                        &self.client,
+                        message,
+                        intake.as_str(),
+                        why,
+                        tenant_id.as_deref(),
+                    )
+                    .await;
+                }
+            }
         }
     }
-    if !nats::is_connected(&client) {
-        // No answer could be delivered and no PONG would come back: nothing to drain.
-        return 0;
+
+    /// After shutdown: unsubscribes, then answers what was queued and what the server had
+    /// already routed here; once `hurry` flips (the drain timeout), the rest is answered
+    /// `overloaded`. Returns how many it answered.
+    async fn drain(
+        mut self,
+        mut subscription: Subscriber,
+        mut hurry: watch::Receiver<bool>,
+    ) -> u64 {
+        let mut answered = 0;
+        let connected = nats::is_connected(&self.client);
+        if connected {
+            // UNSUB + PING: once the PONG is back every message the server routed to this
+            // subscription has arrived, and the stream ends after yielding them.
+            if let Err(err) = subscription.drain().await {
+                tracing::warn!(%err, "unsubscribe failed while draining");
+            }
+        }
+        loop {
+            let hurried = *hurry.borrow();
+            if let Some(arrival) = self.queue.pop_front() {
+                if hurried || !connected {
+                    self.path.backpressure.intake.start_one();
+                    self.refuse(&arrival.message).await;
+                    self.path.backpressure.intake.finish_one();
+                } else {
+                    self.process(arrival).await;
+                }
+                answered += 1;
+                continue;
+            }
+            if !connected {
+                // No answer could be delivered and no PONG would come back.
+                return answered;
+            }
+            tokio::select! {
+                biased;
+                _ = hurry.changed(), if !hurried => {}
+                message = tokio::time::timeout(Duration::from_secs(5), subscription.next()) => match message {
+                    Ok(Some(message)) => self.admit(message).await,
+                    Ok(None) | Err(_) => return answered,
+                },
+            }
+        }
     }
-    // UNSUB + PING: once the PONG is back every message the server routed to this
-    // subscription has arrived, and the stream ends after yielding them.
-    if let Err(err) = subscription.drain().await {
-        tracing::warn!(%err, "unsubscribe failed while draining");
-    }
-    let mut answered = 0;
-    while let Ok(Some(message)) =
-        tokio::time::timeout(Duration::from_secs(5), subscription.next()).await
-    {
-        process(&client, &path, message).await;
-        answered += 1;
-    }
-    answered
 }
 
-async fn process(client: &Client, path: &DecidePath, message: Message) {
-    let received = Instant::now();
-    let backpressure = &path.backpressure;
-    backpressure.intake.start_one();
-    backpressure.classify();
-    handle(client, path, message, received).await;
-    backpressure.intake.finish_one();
-}
-
-/// The reply to one request, and what it says.
+/// The reply to one request taken off the queue, and what it says.
 fn respond(path: &DecidePath, message: &Message) -> Handled {
     let monitor = &path.backpressure.monitor;
     if monitor.is_active() {
@@ -216,43 +401,4 @@ fn respond(path: &DecidePath, message: &Message) -> Handled {
             })
         }
     }
-}
-
-async fn handle(client: &Client, path: &DecidePath, message: Message, received: Instant) {
-    let handled = respond(path, &message);
-    if let Some(sync) = &path.sticky_sync {
-        sync.offer(&handled);
-    }
-    let reply_to = match &message.reply {
-        Some(reply) => reply.clone(),
-        None => path.default_reply.clone(),
-    };
-    if let Err(err) = client.publish(reply_to, Bytes::from(handled.reply)).await {
-        tracing::warn!(%err, "cannot publish a decide reply");
-    }
-    let metrics = &path.metrics;
-    match &handled.outcome {
-        Outcome::Decided { reason, replayed } => {
-            metrics.decision(*reason);
-            if *replayed {
-                metrics.replayed.increment(1);
-            }
-        }
-        Outcome::Rejected {
-            code,
-            intake,
-            tenant_id,
-            message: why,
-        } => {
-            metrics.error(*code);
-            tracing::debug!(code = code.as_str(), reason = %why, "decide request rejected");
-            if let (Some(intake), Some(dlq)) = (intake, &path.dlq) {
-                dlq.publish(client, &message, intake.as_str(), why, tenant_id.as_deref())
-                    .await;
-            }
-        }
-    }
-    let elapsed = received.elapsed().as_secs_f64();
-    metrics.decide_latency.record(elapsed);
-    path.backpressure.monitor.record_latency(elapsed * 1000.0);
 }

@@ -14,7 +14,10 @@ const LATENCY_BUCKETS: [f64; 16] = [
 ];
 
 /// The metric names whose values are latencies, bucketed by [`LATENCY_BUCKETS`].
-const LATENCY_HISTOGRAMS: [&str; 1] = ["router_decide_latency_seconds"];
+const LATENCY_HISTOGRAMS: [&str; 2] = [
+    "router_decide_latency_seconds",
+    "router_decide_service_seconds",
+];
 
 /// One router's metric registry: registers handles and renders the Prometheus text.
 pub struct Registry {
@@ -98,8 +101,13 @@ pub struct Metrics {
     errors: Vec<Counter>,
     /// Idempotent replays.
     pub replayed: Counter,
-    /// End-to-end decide latency (receipt to reply handed to the client).
+    /// Decide latency from arrival (read off the connection) to the reply handed to the
+    /// client, queueing included; decided requests only (not `overloaded`).
     pub decide_latency: Histogram,
+    /// Decide service time: from a worker taking the request to its reply.
+    pub decide_service: Histogram,
+    /// Decide requests the client library dropped as a slow consumer.
+    pub dropped_slow_consumer: Counter,
     /// Messages published to the DLQ subject.
     pub dlq_published: Counter,
     /// 1 while backpressure is active.
@@ -153,6 +161,9 @@ impl Metrics {
                 .collect(),
             replayed: r.counter("router_decisions_replayed_total", &[]),
             decide_latency: r.histogram("router_decide_latency_seconds", &[]),
+            decide_service: r.histogram("router_decide_service_seconds", &[]),
+            dropped_slow_consumer: r
+                .counter("router_dropped_total", &[("reason", "slow_consumer")]),
             dlq_published: r.counter("router_dlq_published_total", &[]),
             backpressure_active: r.gauge("router_intake_backpressure_active", &subject),
             backpressure_active_total: r.counter("router_backpressure_active_total", &[]),
@@ -199,7 +210,17 @@ fn describe(r: &Registry) {
     r.describe_histogram(
         "router_decide_latency_seconds",
         Some(Unit::Seconds),
-        "Decide latency from receipt to reply",
+        "Decide latency from arrival to reply, queueing included (decided requests)",
+    );
+    r.describe_histogram(
+        "router_decide_service_seconds",
+        Some(Unit::Seconds),
+        "Decide service time, from a worker taking the request to its reply",
+    );
+    r.describe_counter(
+        "router_dropped_total",
+        None,
+        "Decide requests dropped without a reply, by reason",
     );
     r.describe_gauge(
         "router_intake_backpressure_active",

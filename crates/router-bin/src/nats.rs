@@ -12,6 +12,13 @@ use crate::config::NatsConfig;
 use crate::connect_diagnosis::ConnectDiagnosis;
 use crate::metrics::Metrics;
 
+/// Messages a subscription buffers in the client library before it drops them as a slow
+/// consumer. The decide workers read their subscription between every two requests and
+/// answer what they cannot queue at once, so the buffer only has to absorb a burst for that
+/// long; a million covers any burst a publisher on this machine produces, and costs memory
+/// only while it is used.
+pub const SUBSCRIPTION_CAPACITY: usize = 1 << 20;
+
 /// Longest pause between reconnect attempts.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(1000);
 
@@ -35,7 +42,7 @@ pub async fn connect(
             let exp = attempts.min(10) as u32;
             (Duration::from_millis(25) * 2u32.pow(exp)).min(MAX_RECONNECT_DELAY)
         })
-        .subscription_capacity(65_536)
+        .subscription_capacity(SUBSCRIPTION_CAPACITY)
         .client_capacity(65_536)
         .event_callback(move |event| {
             let metrics = metrics.clone();

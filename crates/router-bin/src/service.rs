@@ -287,6 +287,7 @@ pub async fn start(
         subject: subjects.decide.clone(),
         queue_group: config.router.queue_group.clone(),
         workers: config.router.concurrency,
+        queue_capacity: config.router.queue_capacity,
         drain_timeout: Duration::from_secs(config.router.drain_timeout_seconds),
     };
     let decide_task = decide::serve(decide_client, path, intake, readiness.clone(), stop_rx);

@@ -21,7 +21,9 @@ pub mod request;
 pub mod router;
 pub mod ttl_map;
 
-pub use backpressure::{BackpressureMonitor, BackpressureStatus, StatusReport, Thresholds};
+pub use backpressure::{
+    BackpressureMonitor, BackpressureStatus, Signals, StatusChange, StatusReport, Thresholds,
+};
 pub use breaker::{BreakerRegistry, BreakerState, CallOutcome, Transition};
 pub use decision::{Decision, DecisionEngine, Reason};
 pub use error::{ErrorCode, IntakeErrorCode, Rejection};
