@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use async_nats::jetstream::{self, kv, stream::StorageType};
+use router_core::decision::StickyMapping;
 use serde::{Deserialize, Serialize};
 
 /// Bucket of policies: key `<tenant>.<policy>`, value the policy JSON (CONTRACT §4.2).
 pub const POLICY_BUCKET: &str = "router_policies";
-/// Bucket of sticky sessions: key `<hex tenant>.<hex session>`, value a [`StickyRecord`].
+/// Bucket of sticky sessions: key `<hex tenant>.<hex policy>.<hex session key>.<hex value>`,
+/// value a [`StickyRecord`].
 pub const STICKY_BUCKET: &str = "router_sticky";
 /// Largest policy accepted, in bytes (as for a policy file).
 pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
@@ -66,6 +68,34 @@ pub async fn open(js: &jetstream::Context, config: kv::Config) -> anyhow::Result
     js.create_key_value(config)
         .await
         .with_context(|| format!("cannot open or create the key-value bucket {name}"))
+}
+
+/// Bucket of first decisions by idempotency key: key `<hex tenant>.<hex key>`, value the
+/// decision (JSON).
+pub const IDEMPOTENCY_BUCKET: &str = "router_idempotency";
+
+/// The `router_idempotency` bucket: memory storage, one revision per key, entries dropped
+/// after `ttl` (the routers' `idempotency_ttl_seconds`).
+pub fn idempotency_bucket(replicas: usize, ttl: Duration) -> kv::Config {
+    kv::Config {
+        bucket: IDEMPOTENCY_BUCKET.to_owned(),
+        description: "Beamline Router first decisions by idempotency key".to_owned(),
+        history: 1,
+        max_age: ttl,
+        max_value_size: 64 * 1024,
+        storage: StorageType::Memory,
+        num_replicas: replicas.max(1),
+        ..kv::Config::default()
+    }
+}
+
+/// The key of a first decision: tenant and idempotency key, hex-encoded.
+pub fn idempotency_key(tenant_id: &str, key: &str) -> String {
+    let mut out = String::with_capacity(2 * (tenant_id.len() + key.len()) + 1);
+    hex_into(&mut out, tenant_id.as_bytes());
+    out.push('.');
+    hex_into(&mut out, key.as_bytes());
+    out
 }
 
 /// The key of (tenant, policy). Tenant ids follow the contract (`[A-Za-z0-9._-]`); a policy
@@ -138,6 +168,10 @@ pub async fn put_policy(
 pub struct StickyRecord {
     /// The tenant.
     pub tenant_id: String,
+    /// The policy whose sticky settings bound the session.
+    pub policy_id: String,
+    /// The policy's `session_key` (the context key).
+    pub session_key: String,
     /// The session value.
     pub session: String,
     /// The provider the session is bound to.
@@ -157,17 +191,55 @@ impl StickyRecord {
     }
 }
 
-/// The key of a sticky session: tenant and session value, each hex-encoded so that any
-/// session value makes a valid key. `None` for a session over [`MAX_STICKY_SESSION_BYTES`].
-pub fn sticky_key(tenant_id: &str, session: &str) -> Option<String> {
+/// The key of a sticky session: tenant, policy, session key and session value, each
+/// hex-encoded so that any byte is allowed; `None` for an empty or over-long session value
+/// (such sessions stay local).
+pub fn sticky_key(
+    tenant_id: &str,
+    policy_id: &str,
+    session_key: &str,
+    session: &str,
+) -> Option<String> {
     if session.is_empty() || session.len() > MAX_STICKY_SESSION_BYTES {
         return None;
     }
-    let mut key = String::with_capacity(2 * (tenant_id.len() + session.len()) + 1);
-    hex_into(&mut key, tenant_id.as_bytes());
-    key.push('.');
-    hex_into(&mut key, session.as_bytes());
+    let parts = [tenant_id, policy_id, session_key, session];
+    let mut key = String::with_capacity(parts.iter().map(|p| 2 * p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            key.push('.');
+        }
+        hex_into(&mut key, part.as_bytes());
+    }
     Some(key)
+}
+
+impl From<&StickyMapping> for StickyRecord {
+    fn from(mapping: &StickyMapping) -> Self {
+        StickyRecord {
+            tenant_id: mapping.tenant_id.clone(),
+            policy_id: mapping.policy_id.clone(),
+            session_key: mapping.session_key.clone(),
+            session: mapping.session.clone(),
+            provider_id: mapping.provider_id.clone(),
+            ttl_ms: mapping.ttl_ms,
+            recorded_at_ms: mapping.recorded_at_ms,
+        }
+    }
+}
+
+impl From<&StickyRecord> for StickyMapping {
+    fn from(record: &StickyRecord) -> Self {
+        StickyMapping {
+            tenant_id: record.tenant_id.clone(),
+            policy_id: record.policy_id.clone(),
+            session_key: record.session_key.clone(),
+            session: record.session.clone(),
+            provider_id: record.provider_id.clone(),
+            ttl_ms: record.ttl_ms,
+            recorded_at_ms: record.recorded_at_ms,
+        }
+    }
 }
 
 fn hex_into(out: &mut String, bytes: &[u8]) {
@@ -206,13 +278,15 @@ mod tests {
     #[test]
     fn sticky_keys_are_hex_and_bounded() {
         assert_eq!(
-            sticky_key("acme", "u-1").as_deref(),
-            Some("61636d65.752d31")
+            sticky_key("acme", "p", "u", "u-1").as_deref(),
+            Some("61636d65.70.75.752d31")
         );
-        assert_eq!(sticky_key("acme", ""), None);
-        assert_eq!(sticky_key("acme", &"x".repeat(257)), None);
+        assert_eq!(sticky_key("acme", "p", "u", ""), None);
+        assert_eq!(sticky_key("acme", "p", "u", &"x".repeat(257)), None);
         let record = StickyRecord {
             tenant_id: "acme".into(),
+            policy_id: "p".into(),
+            session_key: "u".into(),
             session: "u-1".into(),
             provider_id: "a".into(),
             ttl_ms: 1_000,

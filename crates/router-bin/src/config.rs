@@ -88,6 +88,11 @@ pub struct Cli {
     /// router through the JetStream bucket `router_sticky`, cached locally).
     #[arg(long, env = "ROUTER_STICKY_STORE")]
     pub sticky_store: Option<StickyStore>,
+    /// Where first decisions by idempotency key live: `memory` (this router only) or `kv`
+    /// (shared through the JetStream bucket `router_idempotency`, so a retry on another
+    /// router replays the first decision).
+    #[arg(long, env = "ROUTER_IDEMPOTENCY_STORE")]
+    pub idempotency_store: Option<StickyStore>,
     /// Replicas of the buckets when this router has to create them (3 on a 3-node cluster).
     #[arg(long, env = "ROUTER_KV_REPLICAS")]
     pub kv_replicas: Option<usize>,
@@ -128,14 +133,16 @@ pub enum PolicySource {
     Kv,
 }
 
-/// Where sticky sessions live.
+/// Where a fleet's shared state lives: sticky sessions (`sticky_store`) and first decisions
+/// by idempotency key (`idempotency_store`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum StickyStore {
     /// In this router's memory only.
     #[default]
     Memory,
-    /// Shared through the JetStream key-value bucket `router_sticky`, cached in memory.
+    /// Shared through a JetStream key-value bucket (`router_sticky`, `router_idempotency`),
+    /// cached in memory.
     Kv,
 }
 
@@ -203,6 +210,8 @@ pub struct RouterConfig {
     pub policy_source: PolicySource,
     /// Where sticky sessions live (`memory` or `kv`).
     pub sticky_store: StickyStore,
+    /// Where first decisions by idempotency key live (`memory` or `kv`).
+    pub idempotency_store: StickyStore,
     /// Replicas of a bucket this router creates (when it does not exist yet).
     pub kv_replicas: usize,
     /// What answers decide requests (`decide`, or `echo` for the benchmark's reference).
@@ -269,6 +278,7 @@ impl Default for RouterConfig {
             drain_timeout_seconds: 10,
             policy_source: PolicySource::Dir,
             sticky_store: StickyStore::Memory,
+            idempotency_store: StickyStore::Memory,
             kv_replicas: 1,
             responder: Responder::Decide,
         }
@@ -376,6 +386,7 @@ impl Config {
         set(&mut self.router.dlq_enabled, &cli.dlq_enabled);
         set(&mut self.router.policy_source, &cli.policy_source);
         set(&mut self.router.sticky_store, &cli.sticky_store);
+        set(&mut self.router.idempotency_store, &cli.idempotency_store);
         set(&mut self.router.kv_replicas, &cli.kv_replicas);
         set(&mut self.router.responder, &cli.responder);
         set(&mut self.nats.name, &cli.nats_name);

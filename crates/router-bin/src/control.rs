@@ -1,84 +1,133 @@
-//! The control plane on NATS: the `beamline-router` micro service (`$SRV.PING`, `$SRV.INFO`,
-//! `$SRV.STATS`) and the backpressure status endpoint.
+//! The control plane on NATS: the backpressure status subject, and the `beamline-router`
+//! micro service discovery (`$SRV.PING`, `$SRV.INFO`, `$SRV.STATS`, see [`crate::micro`]).
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use async_nats::service::ServiceExt;
+use anyhow::Context;
 use async_nats::Client;
 use futures::StreamExt;
 use tokio::sync::watch;
 
 use crate::backpressure::Backpressure;
+use crate::micro::{self, EndpointCounters, Service};
 use crate::readiness::Readiness;
 use crate::{clock, shutdown};
 
 /// Name of the micro service every router registers.
 pub const SERVICE_NAME: &str = "beamline-router";
 
-/// Subjects and group the control plane serves.
+/// The subjects and groups the router serves, as discovery lists them.
 pub struct ControlSubjects {
-    /// The decide subject the status is about.
+    /// The decide subject (the status is about it).
     pub decide: String,
+    /// The feedback subject (no queue group: every router receives all feedback).
+    pub feedback: String,
     /// The backpressure status subject.
     pub status: String,
-    /// Queue group of the service's endpoints.
+    /// Queue group of the decide and status subjects.
     pub queue_group: String,
 }
 
-/// Registers the micro service with the backpressure status endpoint and answers status
-/// requests until shutdown.
+/// The counters of what discovery reports per endpoint.
+#[derive(Default)]
+pub struct Counters {
+    /// Decide requests.
+    pub decide: Arc<EndpointCounters>,
+    /// Feedback messages.
+    pub feedback: Arc<EndpointCounters>,
+    /// Status requests.
+    pub status: Arc<EndpointCounters>,
+}
+
+/// Serves the status subject and discovery until shutdown.
 pub async fn serve(
     client: Client,
     subjects: ControlSubjects,
+    counters: Counters,
     backpressure: Arc<Backpressure>,
     readiness: Arc<Readiness>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let register = async {
-        let stats_backpressure = backpressure.clone();
-        let decide_subject = subjects.decide.clone();
-        let service = client
-            .service_builder()
-            .description("Beamline Router: routing decisions for AI workloads")
-            .queue_group(subjects.queue_group.clone())
-            .stats_handler(move |_endpoint, _stats| {
-                let (pending, inflight) = stats_backpressure.intake.counts();
-                serde_json::json!({
-                    "decide_subject": decide_subject,
-                    "backpressure": stats_backpressure.monitor.status().as_str(),
-                    "pending": pending,
-                    "inflight": inflight,
-                })
+    let stats_backpressure = backpressure.clone();
+    let service = Service {
+        name: SERVICE_NAME,
+        id: micro::instance_id(),
+        version: env!("CARGO_PKG_VERSION"),
+        description: "Beamline Router: routing decisions for AI workloads",
+        started: rfc3339_now(),
+        endpoints: vec![
+            micro::Endpoint {
+                name: "decide",
+                subject: subjects.decide.clone(),
+                queue_group: subjects.queue_group.clone(),
+                counters: counters.decide,
+            },
+            micro::Endpoint {
+                name: "feedback",
+                subject: subjects.feedback.clone(),
+                queue_group: String::new(),
+                counters: counters.feedback,
+            },
+            micro::Endpoint {
+                name: "backpressure-status",
+                subject: subjects.status.clone(),
+                queue_group: subjects.queue_group.clone(),
+                counters: counters.status.clone(),
+            },
+        ],
+        data: Box::new(move || {
+            let (pending, inflight) = stats_backpressure.intake.counts();
+            serde_json::json!({
+                "backpressure": stats_backpressure.monitor.status().as_str(),
+                "pending": pending,
+                "inflight": inflight,
             })
-            .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+        }),
+    };
+    let register = async {
+        let status = client
+            .queue_subscribe(subjects.status.clone(), subjects.queue_group.clone())
             .await
-            .map_err(|err| anyhow::anyhow!("cannot register the micro service: {err}"))?;
-        let endpoint = service
-            .endpoint_builder()
-            .name("backpressure-status")
-            .add(subjects.status.clone())
-            .await
-            .map_err(|err| anyhow::anyhow!("cannot add the status endpoint: {err}"))?;
+            .context("cannot subscribe to the status subject")?;
+        let discovery = micro::subscribe(&client, &service).await?;
         readiness.mark_subscribed(&client).await;
-        anyhow::Ok((service, endpoint))
+        anyhow::Ok((status, discovery))
     };
     let Some(registered) = shutdown::unless_requested(register, &mut shutdown).await else {
         return Ok(());
     };
-    let (service, mut endpoint) = registered?;
+    let (mut status, mut discovery) = registered?;
+    tracing::info!(id = %service.id, name = SERVICE_NAME, "micro service registered");
     loop {
-        let request = tokio::select! {
+        tokio::select! {
             _ = shutdown.changed() => break,
-            request = endpoint.next() => match request { Some(r) => r, None => break },
-        };
-        let report = backpressure.report(&subjects.decide, clock::now_ms());
-        let body = serde_json::to_vec(&report).unwrap_or_default();
-        if let Err(err) = request.respond(Ok(body.into())).await {
-            tracing::debug!(%err, "cannot answer a status request");
+            request = status.next() => match request {
+                Some(request) => {
+                    let started = Instant::now();
+                    let report = backpressure.report(&subjects.decide, clock::now_ms());
+                    let body = serde_json::to_vec(&report).unwrap_or_default();
+                    if let Some(reply) = request.reply {
+                        if let Err(err) = client.publish(reply, body.into()).await {
+                            tracing::debug!(%err, "cannot answer a status request");
+                        }
+                    }
+                    counters.status.record(started.elapsed(), None);
+                }
+                None => break,
+            },
+            request = discovery.next() => match request {
+                Some(request) => micro::answer(&client, &service, request).await,
+                None => break,
+            },
         }
     }
-    if let Err(err) = service.stop().await {
-        tracing::debug!(%err, "micro service stop failed");
-    }
     Ok(())
+}
+
+/// Now as RFC 3339 UTC (the micro protocol's `started`).
+fn rfc3339_now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }

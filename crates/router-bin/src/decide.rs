@@ -26,7 +26,9 @@ use router_core::{Handled, Outcome, Reason, Router};
 
 use crate::backpressure::Backpressure;
 use crate::dlq::Dlq;
+use crate::fleet_idempotency::FleetIdempotency;
 use crate::metrics::Metrics;
+use crate::micro::EndpointCounters;
 use crate::readiness::Readiness;
 use crate::sticky_sync::StickySync;
 use crate::{clock, nats, shutdown};
@@ -66,6 +68,10 @@ pub struct DecidePath {
     pub sticky_sync: Option<StickySync>,
     /// Where a reply goes when the request has no reply subject.
     pub default_reply: Subject,
+    /// What `$SRV.STATS` reports of the decide endpoint.
+    pub counters: Arc<EndpointCounters>,
+    /// Settles idempotency keys with the fleet (`idempotency_store = "kv"`).
+    pub fleet_idempotency: Option<Arc<FleetIdempotency>>,
 }
 
 /// Where and how many workers subscribe.
@@ -152,6 +158,20 @@ pub async fn serve(
             }
         },
     };
+    // Requests handed to a task of their own (idempotency keys settled with the fleet) are
+    // answered within a few seconds; wait for them before the final flush.
+    let settled = tokio::time::timeout(Duration::from_secs(5), async {
+        while path.backpressure.intake.inflight() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    if settled.is_err() {
+        tracing::warn!(
+            inflight = path.backpressure.intake.inflight(),
+            "requests still in flight after the drain"
+        );
+    }
     let mut answered_while_draining = 0;
     for result in results {
         match result {
@@ -238,12 +258,13 @@ impl Worker {
 
     /// Answers `overloaded` without the decision path.
     async fn refuse(&self, message: &Message) {
+        let started = Instant::now();
         let monitor = &self.path.backpressure.monitor;
         let handled = self
             .path
             .router
             .overloaded(&message.payload, monitor.retry_after_seconds());
-        self.reply(message, handled).await;
+        self.reply(message, handled, started).await;
     }
 
     async fn process(&self, arrival: Arrival) {
@@ -251,72 +272,27 @@ impl Worker {
         backpressure.intake.start_one();
         backpressure.classify();
         let taken = Instant::now();
-        let handled = respond(&self.path, &arrival.message);
-        let decided = !matches!(
-            handled.outcome,
-            Outcome::Rejected {
-                code: router_core::ErrorCode::Overloaded,
-                ..
-            }
-        );
+        let mut handled = respond(&self.path, &arrival.message);
         if let Some(sync) = &self.path.sticky_sync {
             sync.offer(&handled);
         }
-        self.reply(&arrival.message, handled).await;
-        let metrics = &self.path.metrics;
-        metrics.decide_service.record(taken.elapsed().as_secs_f64());
-        if decided {
-            // Arrival → reply; `overloaded` replies do not feed the signal.
-            let latency = arrival.at.elapsed().as_secs_f64();
-            metrics.decide_latency.record(latency);
-            backpressure
-                .monitor
-                .record_latency(latency * 1000.0, clock::monotonic_ms());
+        if let (Some(ours), Some(fleet)) = (handled.idempotent.take(), &self.path.fleet_idempotency)
+        {
+            // The key is settled with the fleet off this worker; the reply follows from there.
+            let (client, path, fleet) = (self.client.clone(), self.path.clone(), fleet.clone());
+            tokio::spawn(async move {
+                let handled = fleet.settle(&path.router, ours, handled).await;
+                finish(&client, &path, &arrival, handled, taken).await;
+            });
+            return;
         }
-        backpressure.intake.finish_one();
+        finish(&self.client, &self.path, &arrival, handled, taken).await;
     }
 
-    /// Publishes the reply and counts it; intake rejections also go to the DLQ.
-    async fn reply(&self, message: &Message, handled: Handled) {
-        let reply_to = match &message.reply {
-            Some(reply) => reply.clone(),
-            None => self.path.default_reply.clone(),
-        };
-        if let Err(err) = self
-            .client
-            .publish(reply_to, Bytes::from(handled.reply))
-            .await
-        {
-            tracing::warn!(%err, "cannot publish a decide reply");
-        }
-        let metrics = &self.path.metrics;
-        match &handled.outcome {
-            Outcome::Decided { reason, replayed } => {
-                metrics.decision(*reason);
-                if *replayed {
-                    metrics.replayed.increment(1);
-                }
-            }
-            Outcome::Rejected {
-                code,
-                intake,
-                tenant_id,
-                message: why,
-            } => {
-                metrics.error(*code);
-                tracing::debug!(code = code.as_str(), reason = %why, "decide request rejected");
-                if let (Some(intake), Some(dlq)) = (intake, &self.path.dlq) {
-                    dlq.publish(
-                        &self.client,
-                        message,
-                        intake.as_str(),
-                        why,
-                        tenant_id.as_deref(),
-                    )
-                    .await;
-                }
-            }
-        }
+    /// Publishes the reply and counts it (its processing from `started`); intake rejections
+    /// also go to the DLQ.
+    async fn reply(&self, message: &Message, handled: Handled, started: Instant) {
+        reply(&self.client, &self.path, message, handled, started).await;
     }
 
     /// After shutdown: unsubscribes, then answers what was queued and what the server had
@@ -365,6 +341,82 @@ impl Worker {
     }
 }
 
+/// The end of a request taken off the queue: the reply, the service time, the arrival →
+/// reply latency (decided requests only: `overloaded` replies do not feed the signal), and
+/// the request leaves the in-flight count.
+async fn finish(
+    client: &Client,
+    path: &DecidePath,
+    arrival: &Arrival,
+    handled: Handled,
+    taken: Instant,
+) {
+    let decided = !matches!(
+        handled.outcome,
+        Outcome::Rejected {
+            code: router_core::ErrorCode::Overloaded,
+            ..
+        }
+    );
+    reply(client, path, &arrival.message, handled, taken).await;
+    let metrics = &path.metrics;
+    metrics.decide_service.record(taken.elapsed().as_secs_f64());
+    let backpressure = &path.backpressure;
+    if decided {
+        let latency = arrival.at.elapsed().as_secs_f64();
+        metrics.decide_latency.record(latency);
+        backpressure
+            .monitor
+            .record_latency(latency * 1000.0, clock::monotonic_ms());
+    }
+    backpressure.intake.finish_one();
+}
+
+/// Publishes the reply and counts it (its processing from `started`); intake rejections
+/// also go to the DLQ.
+async fn reply(
+    client: &Client,
+    path: &DecidePath,
+    message: &Message,
+    handled: Handled,
+    started: Instant,
+) {
+    let reply_to = match &message.reply {
+        Some(reply) => reply.clone(),
+        None => path.default_reply.clone(),
+    };
+    if let Err(err) = client.publish(reply_to, Bytes::from(handled.reply)).await {
+        tracing::warn!(%err, "cannot publish a decide reply");
+    }
+    let metrics = &path.metrics;
+    let error = match &handled.outcome {
+        Outcome::Decided { .. } => None,
+        Outcome::Rejected { code, .. } => Some(code.as_str()),
+    };
+    path.counters.record(started.elapsed(), error);
+    match &handled.outcome {
+        Outcome::Decided { reason, replayed } => {
+            metrics.decision(*reason);
+            if *replayed {
+                metrics.replayed.increment(1);
+            }
+        }
+        Outcome::Rejected {
+            code,
+            intake,
+            tenant_id,
+            message: why,
+        } => {
+            metrics.error(*code);
+            tracing::debug!(code = code.as_str(), reason = %why, "decide request rejected");
+            if let (Some(intake), Some(dlq)) = (intake, &path.dlq) {
+                dlq.publish(client, message, intake.as_str(), why, tenant_id.as_deref())
+                    .await;
+            }
+        }
+    }
+}
+
 /// The reply to one request taken off the queue, and what it says.
 fn respond(path: &DecidePath, message: &Message) -> Handled {
     let monitor = &path.backpressure.monitor;
@@ -381,6 +433,7 @@ fn respond(path: &DecidePath, message: &Message) -> Handled {
                 replayed: false,
             },
             sticky: None,
+            idempotent: None,
         },
         Responder::Decide => {
             crate::canary::burn();

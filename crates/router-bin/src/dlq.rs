@@ -83,6 +83,22 @@ async fn attempt(client: &Client, subject: &str) -> Attempt {
     }
 }
 
+/// What a cut dead letter keeps of the body.
+pub const EXCERPT_BYTES: usize = 64 * 1024;
+/// Room kept for the headers of a dead letter (reason, subject, tenant: at most ~1.5 KiB).
+const HEADER_ROOM: usize = 4 * 1024;
+
+/// True when a body of `len` bytes and its headers fit the server's `max_payload` (0 when the
+/// server did not say: then only bodies up to the excerpt size are sent whole).
+fn fits(len: usize, max_payload: usize) -> bool {
+    let limit = if max_payload == 0 {
+        EXCERPT_BYTES
+    } else {
+        max_payload
+    };
+    len.saturating_add(HEADER_ROOM) <= limit
+}
+
 /// Publishes intake rejections on the DLQ subject.
 pub struct Dlq {
     subject: String,
@@ -95,7 +111,10 @@ impl Dlq {
         Dlq { subject, metrics }
     }
 
-    /// Republishes a rejected request, unchanged, with the reason in headers.
+    /// Republishes a rejected request with the reason in headers. A body that would not fit
+    /// the server's `max_payload` with its headers is cut to its first [`EXCERPT_BYTES`]
+    /// bytes, and the headers say so (`Beamline-Body-Truncated: true`,
+    /// `Beamline-Original-Size`): a letter is never lost for its size.
     pub async fn publish(
         &self,
         client: &Client,
@@ -117,12 +136,33 @@ impl Dlq {
         if let Some(tenant) = tenant_id {
             headers.insert("Beamline-Tenant-Id", clean(tenant).as_str());
         }
+        let mut body = message.payload.clone();
+        if !fits(body.len(), client.server_info().max_payload) {
+            headers.insert("Beamline-Body-Truncated", "true");
+            headers.insert("Beamline-Original-Size", body.len().to_string().as_str());
+            body.truncate(EXCERPT_BYTES);
+        }
         match client
-            .publish_with_headers(self.subject.clone(), headers, message.payload.clone())
+            .publish_with_headers(self.subject.clone(), headers, body)
             .await
         {
             Ok(()) => self.metrics.dlq_published.increment(1),
             Err(err) => tracing::warn!(%err, "cannot publish to the DLQ subject"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_that_leaves_no_room_for_the_headers_is_cut() {
+        let one_mib = 1024 * 1024;
+        assert!(fits(1_000, one_mib));
+        assert!(fits(one_mib - HEADER_ROOM, one_mib));
+        assert!(!fits(one_mib - 100, one_mib), "the headers would not fit");
+        assert!(!fits(one_mib, one_mib));
+        assert!(fits(EXCERPT_BYTES - HEADER_ROOM, 0));
     }
 }

@@ -1,5 +1,8 @@
 //! The feedback subject: provider outcomes reported by callers, applied to the circuit
-//! breakers (every router sees all feedback).
+//! breakers (every router sees all feedback). A caller that asks for a reply gets
+//! `{"ok":true,"policies":[...]}` (the policies whose breakers the report fed) or the
+//! rejection: `{"ok":false,"error":{"code":...,"message":...}}`. Breaker state changes are
+//! logged and counted by the supervisor, with the tenant, policy and provider.
 
 use std::sync::Arc;
 
@@ -12,6 +15,7 @@ use tokio::sync::watch;
 use router_core::{FeedbackEffect, Router};
 
 use crate::metrics::Metrics;
+use crate::micro::EndpointCounters;
 use crate::readiness::Readiness;
 use crate::{clock, shutdown};
 
@@ -21,6 +25,7 @@ pub async fn serve(
     subject: String,
     router: Arc<Router>,
     metrics: Arc<Metrics>,
+    counters: Arc<EndpointCounters>,
     readiness: Arc<Readiness>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -41,22 +46,30 @@ pub async fn serve(
             _ = shutdown.changed() => break,
             message = subscription.next() => match message { Some(m) => m, None => break },
         };
-        match router.feedback(&message.payload, clock::now_ms()) {
+        let started = std::time::Instant::now();
+        let applied = router.feedback(&message.payload, clock::now_ms());
+        let error = applied.as_ref().err().map(|e| e.code().as_str());
+        counters.record(started.elapsed(), error);
+        let answer = match applied {
             Ok(effect) => {
                 metrics.feedback_applied.increment(1);
-                if let FeedbackEffect::Recorded(Some(transition)) = effect {
-                    tracing::info!(from = ?transition.from, to = ?transition.to, "circuit breaker changed state");
-                }
+                let policies: Vec<&str> = match &effect {
+                    FeedbackEffect::Ignored => Vec::new(),
+                    FeedbackEffect::Recorded(applied) => {
+                        applied.iter().map(|a| a.policy_id.as_str()).collect()
+                    }
+                };
+                serde_json::json!({"ok": true, "policies": policies})
             }
             Err(err) => {
                 metrics.feedback_rejected.increment(1);
-                tracing::debug!(%err, "feedback ignored");
+                tracing::debug!(%err, "feedback refused");
+                serde_json::json!({"ok": false,
+                                   "error": {"code": err.code().as_str(), "message": err.to_string()}})
             }
-        }
+        };
         if let Some(reply) = message.reply {
-            let _ = client
-                .publish(reply, Bytes::from_static(b"{\"ok\":true}"))
-                .await;
+            let _ = client.publish(reply, Bytes::from(answer.to_string())).await;
         }
     }
     Ok(())

@@ -217,6 +217,16 @@ fn describe(r: &Registry) {
         Some(Unit::Seconds),
         "Decide service time, from a worker taking the request to its reply",
     );
+    r.describe_gauge(
+        "router_breaker_state",
+        None,
+        "Circuit breaker state by tenant, policy and provider: 0 closed, 1 half-open, 2 open",
+    );
+    r.describe_counter(
+        "router_breaker_transitions_total",
+        None,
+        "Circuit breaker state changes by tenant, policy, provider and new state",
+    );
     r.describe_counter(
         "router_dropped_total",
         None,

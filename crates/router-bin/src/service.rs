@@ -17,6 +17,7 @@ use crate::connect_diagnosis::ConnectDiagnosis;
 use crate::control::{self, ControlSubjects};
 use crate::decide::{self, DecidePath, Intake};
 use crate::dlq::{self, Dlq};
+use crate::fleet_idempotency::FleetIdempotency;
 use crate::kv_policies::{self, PolicyTarget};
 use crate::metrics::Metrics;
 use crate::readiness::{self, Readiness, ReadyReport};
@@ -119,7 +120,8 @@ fn prepare(config: &Config, metrics: &Metrics, strict: bool) -> anyhow::Result<R
         idempotency_ttl_ms: config.router.idempotency_ttl_seconds.saturating_mul(1000),
         ..RouterSettings::default()
     })
-    .with_sticky_export(config.router.sticky_store == StickyStore::Kv);
+    .with_sticky_export(config.router.sticky_store == StickyStore::Kv)
+    .with_idempotency_export(config.router.idempotency_store == StickyStore::Kv);
     if config.router.policy_source == PolicySource::Kv {
         tracing::info!("policies come from the key-value bucket router_policies");
         return Ok(router);
@@ -243,11 +245,14 @@ pub async fn start(
         }));
     }
 
+    let counters = control::Counters::default();
+    let decide_counters = counters.decide.clone();
     let feedback_task = tokio::spawn(feedback::serve(
         client.clone(),
         subjects.feedback.clone(),
         router.clone(),
         metrics.clone(),
+        counters.feedback.clone(),
         readiness.clone(),
         stop_rx.clone(),
     ));
@@ -255,9 +260,11 @@ pub async fn start(
         client.clone(),
         ControlSubjects {
             decide: subjects.decide.clone(),
+            feedback: subjects.feedback.clone(),
             status: subjects.backpressure_status.clone(),
             queue_group: config.router.queue_group.clone(),
         },
+        counters,
         backpressure.clone(),
         readiness.clone(),
         stop_rx.clone(),
@@ -282,6 +289,16 @@ pub async fn start(
             .then(|| Dlq::new(subjects.dlq.clone(), metrics.clone())),
         sticky_sync,
         default_reply: subjects.decide_reply.clone().into(),
+        counters: decide_counters,
+        fleet_idempotency: (config.router.idempotency_store == StickyStore::Kv).then(|| {
+            FleetIdempotency::start(
+                client.clone(),
+                replicas,
+                Duration::from_secs(config.router.idempotency_ttl_seconds),
+                &metrics.registry,
+                stop_rx.clone(),
+            )
+        }),
     });
     let intake = Intake {
         subject: subjects.decide.clone(),

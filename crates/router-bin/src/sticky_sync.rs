@@ -165,16 +165,15 @@ async fn write_one(
     counters: Arc<Counters>,
     mapping: StickyMapping,
 ) {
-    let Some(key) = buckets::sticky_key(&mapping.tenant_id, &mapping.session) else {
+    let Some(key) = buckets::sticky_key(
+        &mapping.tenant_id,
+        &mapping.policy_id,
+        &mapping.session_key,
+        &mapping.session,
+    ) else {
         return;
     };
-    let record = StickyRecord {
-        tenant_id: mapping.tenant_id,
-        session: mapping.session,
-        provider_id: mapping.provider_id,
-        ttl_ms: mapping.ttl_ms,
-        recorded_at_ms: mapping.recorded_at_ms,
-    };
+    let record = StickyRecord::from(&mapping);
     let Ok(value) = serde_json::to_vec(&record) else {
         return;
     };
@@ -249,12 +248,8 @@ fn remember(router: &Router, record: &StickyRecord, now: u64) -> bool {
     if remaining == 0 {
         return false;
     }
-    router.engine().remember_sticky(
-        &record.tenant_id,
-        &record.session,
-        &record.provider_id,
-        remaining,
-        now,
-    );
+    router
+        .engine()
+        .remember_sticky(&StickyMapping::from(record), remaining, now);
     true
 }

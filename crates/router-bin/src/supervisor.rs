@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use router_core::Router;
 
 use crate::backpressure::Backpressure;
+use crate::clock;
 use crate::memory;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
@@ -118,10 +119,60 @@ pub async fn run(supervised: Supervised, mut shutdown: watch::Receiver<bool>) {
         metrics.inflight.set(inflight as f64);
         let connected = if readiness.nats_connected() { 1.0 } else { 0.0 };
         metrics.nats_connected.set(connected);
-        metrics
-            .breakers_not_closed
-            .set(router.engine().breakers().not_closed() as f64);
+        show_breakers(&router, &metrics);
     }
+}
+
+/// Logs and counts every breaker state change since the last tick, and sets the state gauge
+/// of every breaker (its effective state: an open breaker past its timeout is half-open).
+fn show_breakers(router: &Router, metrics: &Metrics) {
+    let breakers = router.engine().breakers();
+    for event in breakers.take_events() {
+        let key = &event.key;
+        let (from, to) = (event.transition.from.as_str(), event.transition.to.as_str());
+        tracing::info!(
+            tenant = %key.tenant,
+            policy = %key.policy,
+            provider = %key.provider,
+            from,
+            to,
+            "circuit breaker changed state"
+        );
+        metrics
+            .registry
+            .counter(
+                "router_breaker_transitions_total",
+                &[
+                    ("tenant", &key.tenant),
+                    ("policy", &key.policy),
+                    ("provider", &key.provider),
+                    ("to", to),
+                ],
+            )
+            .increment(1);
+    }
+    let policies = router.policies().snapshot();
+    let states = breakers.states(clock::now_ms(), |tenant, policy| {
+        policies.get(tenant, policy)?.circuit_breaker.clone()
+    });
+    let mut not_closed = 0;
+    for (key, state) in states {
+        if state != router_core::BreakerState::Closed {
+            not_closed += 1;
+        }
+        metrics
+            .registry
+            .gauge(
+                "router_breaker_state",
+                &[
+                    ("tenant", &key.tenant),
+                    ("policy", &key.policy),
+                    ("provider", &key.provider),
+                ],
+            )
+            .set(state.gauge());
+    }
+    metrics.breakers_not_closed.set(not_closed as f64);
 }
 
 #[cfg(test)]

@@ -31,12 +31,28 @@ impl IdempotencyCache {
         f(&mut self.map.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// The first decision for `key`, while it lives.
-    pub fn replay(&self, key: &str, now_ms: u64) -> Option<Decision> {
-        self.with(|map| map.get(key, now_ms).cloned())
+    /// The first decision for `key` (replayed: `true`), or the one `decide` makes now, kept
+    /// for `ttl_ms` when it succeeds. Lookup, decision and insertion happen under one lock:
+    /// two concurrent repeats of a key never both decide.
+    pub fn first_or_decide<E>(
+        &self,
+        key: String,
+        now_ms: u64,
+        ttl_ms: u64,
+        decide: impl FnOnce() -> Result<Decision, E>,
+    ) -> Result<(Decision, bool), E> {
+        self.with(|map| {
+            if let Some(first) = map.get(key.as_str(), now_ms) {
+                return Ok((first.clone(), true));
+            }
+            let decision = decide()?;
+            map.insert(key, decision.clone(), now_ms, ttl_ms);
+            Ok((decision, false))
+        })
     }
 
-    /// Keeps `decision` as the first for `key` for `ttl_ms` from `now_ms`.
+    /// Keeps `decision` as the first for `key` for `ttl_ms` from `now_ms`, replacing what
+    /// was there (a fleet's winner learned from the shared store).
     pub fn remember(&self, key: String, decision: Decision, now_ms: u64, ttl_ms: u64) {
         self.with(|map| map.insert(key, decision, now_ms, ttl_ms));
     }

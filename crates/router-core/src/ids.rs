@@ -67,3 +67,62 @@ mod tests {
         assert!(!is_provider_name("OpenAI"));
     }
 }
+
+/// The `decision_id` of a reply: `d1-<issued ms, hex>-<random, 8 hex>-<policy id, hex>`. It
+/// names the policy and the time of the decision, so that any router of a fleet can tie a
+/// feedback message carrying it to the breakers of that policy and tell a late report from
+/// a probe result, without shared state.
+pub fn decision_id(issued_ms: u64, random: u32, policy_id: &str) -> String {
+    use std::fmt::Write;
+    let mut id = String::with_capacity(24 + 2 * policy_id.len());
+    // Writing to a String cannot fail.
+    let _ = write!(id, "d1-{issued_ms:x}-{random:08x}-");
+    for byte in policy_id.bytes() {
+        let _ = write!(id, "{byte:02x}");
+    }
+    id
+}
+
+/// What a `decision_id` names: (issued ms, policy id); `None` when it is not one.
+pub fn parse_decision_id(id: &str) -> Option<(u64, String)> {
+    let rest = id.strip_prefix("d1-")?;
+    let mut parts = rest.splitn(3, '-');
+    let issued = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let random = parts.next()?;
+    let policy = parts.next()?;
+    if random.len() != 8 || policy.is_empty() || policy.len() % 2 != 0 || policy.len() > 512 {
+        return None;
+    }
+    let bytes = (0..policy.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(policy.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    Some((issued, String::from_utf8(bytes).ok()?))
+}
+
+#[cfg(test)]
+mod decision_id_tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_id_names_its_time_and_policy() {
+        let id = decision_id(1_764_182_400_000, 0xabc, "default");
+        assert!(id.starts_with("d1-"), "{id}");
+        assert_eq!(
+            parse_decision_id(&id),
+            Some((1_764_182_400_000, "default".to_owned()))
+        );
+        let odd = decision_id(1, 2, "polícy-ü.1");
+        assert_eq!(parse_decision_id(&odd), Some((1, "polícy-ü.1".to_owned())));
+        for bad in [
+            "",
+            "d1-",
+            "d2-1-00000000-64",
+            "d1-zz-00000000-64",
+            "d1-1-0-64",
+            "d1-1-00000000-6",
+        ] {
+            assert_eq!(parse_decision_id(bad), None, "{bad}");
+        }
+    }
+}

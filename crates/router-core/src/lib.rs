@@ -30,4 +30,4 @@ pub use error::{ErrorCode, IntakeErrorCode, Rejection};
 pub use feedback::{FeedbackEffect, FeedbackError};
 pub use policy::{Policy, PolicyError, PolicyStore};
 pub use request::{DecideRequest, IntakeLimits};
-pub use router::{Handled, Outcome, Router, RouterSettings};
+pub use router::{Handled, IdempotentDecision, Outcome, Router, RouterSettings};

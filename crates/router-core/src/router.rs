@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use rand::Rng;
 
-use crate::decision::{DecisionEngine, Reason, StickyMapping};
+use crate::decision::{Decision, DecisionEngine, Reason, StickyMapping};
 use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
 use crate::idempotency::{self, IdempotencyCache};
 use crate::policy::PolicyStore;
@@ -75,6 +75,26 @@ pub struct Handled {
     /// The sticky mapping this request recorded (a weighted draw for a session), set only
     /// when the router exports mappings ([`Router::with_sticky_export`]); `None` otherwise.
     pub sticky: Option<StickyMapping>,
+    /// A first decision for an idempotency key, set only when the router shares them with
+    /// a fleet ([`Router::with_idempotency_export`]); `None` otherwise.
+    pub idempotent: Option<IdempotentDecision>,
+}
+
+/// A request's first decision for its idempotency key, to be offered to the fleet: when
+/// another router decided the same (tenant, key) first, the reply becomes a replay of that
+/// decision ([`Router::replay`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotentDecision {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The request's `idempotency_key`.
+    pub key: String,
+    /// For the reply's context.
+    pub request_id: String,
+    /// For the reply's context.
+    pub trace_id: Option<String>,
+    /// What this router decided.
+    pub decision: Decision,
 }
 
 /// The request path.
@@ -85,6 +105,7 @@ pub struct Router {
     engine: DecisionEngine,
     idempotency: IdempotencyCache,
     export_sticky: bool,
+    export_idempotency: bool,
 }
 
 impl Router {
@@ -96,7 +117,15 @@ impl Router {
             policies: PolicyStore::new(),
             settings,
             export_sticky: false,
+            export_idempotency: false,
         }
+    }
+
+    /// With `export` true, [`Handled::idempotent`] carries each first decision for an
+    /// idempotency key, so that the caller can settle it with other routers. Off by default.
+    pub fn with_idempotency_export(mut self, export: bool) -> Self {
+        self.export_idempotency = export;
+        self
     }
 
     /// With `export` true, [`Handled::sticky`] carries each sticky mapping a decision records,
@@ -159,91 +188,125 @@ impl Router {
             }
         }
 
-        let idempotency_key = request
-            .idempotency_key
-            .as_deref()
-            .map(|key| idempotency::key(&request.tenant_id, key));
-        if let Some(key) = &idempotency_key {
-            if let Some(first) = self.idempotency.replay(key, now_ms) {
-                return Handled {
-                    reply: encode_success(&first, context, true),
-                    outcome: Outcome::Decided {
-                        reason: first.reason,
-                        replayed: true,
-                    },
-                    sticky: None,
-                };
-            }
-        }
-
-        let Some(policy) = self.policies.get(&request.tenant_id, &request.policy_id) else {
-            let rejection = Rejection::new(
-                ErrorCode::PolicyNotFound,
-                format!(
-                    "no policy {} for tenant {}",
-                    request.policy_id, request.tenant_id
-                ),
-            )
-            .with_detail("tenant_id", request.tenant_id.as_str())
-            .with_detail("policy_id", request.policy_id.as_str());
-            return rejected(&rejection, context, tenant());
+        let mut decide = |sticky: &mut Option<StickyMapping>| {
+            let Some(policy) = self.policies.get(&request.tenant_id, &request.policy_id) else {
+                return Err(Rejection::new(
+                    ErrorCode::PolicyNotFound,
+                    format!(
+                        "no policy {} for tenant {}",
+                        request.policy_id, request.tenant_id
+                    ),
+                )
+                .with_detail("tenant_id", request.tenant_id.as_str())
+                .with_detail("policy_id", request.policy_id.as_str()));
+            };
+            let (decision, exported) = self.engine.decide_exporting(
+                &policy,
+                &request.tenant_id,
+                &request.context,
+                now_ms,
+                rng,
+                self.export_sticky,
+            )?;
+            *sticky = exported;
+            Ok(decision)
         };
-
-        match self.engine.decide_exporting(
-            &policy,
-            &request.tenant_id,
-            &request.context,
-            now_ms,
-            rng,
-            self.export_sticky,
-        ) {
-            Ok((decision, sticky)) => {
-                let reply = encode_success(&decision, context, false);
-                let reason = decision.reason;
-                if let Some(key) = idempotency_key {
-                    self.idempotency.remember(
-                        key,
-                        decision,
-                        now_ms,
-                        self.settings.idempotency_ttl_ms,
-                    );
-                }
+        let mut sticky = None;
+        let decided = match request.idempotency_key.as_deref() {
+            None => decide(&mut sticky).map(|decision| (decision, false)),
+            Some(key) => self.idempotency.first_or_decide(
+                idempotency::key(&request.tenant_id, key),
+                now_ms,
+                self.settings.idempotency_ttl_ms,
+                || decide(&mut sticky),
+            ),
+        };
+        match decided {
+            Ok((decision, replayed)) => {
+                let reply = encode_success(&decision, context, replayed);
+                let idempotent = match (&request.idempotency_key, self.export_idempotency) {
+                    (Some(key), true) if !replayed => Some(IdempotentDecision {
+                        tenant_id: request.tenant_id.clone(),
+                        key: key.clone(),
+                        request_id: request.request_id.clone(),
+                        trace_id: request.trace_id.clone(),
+                        decision: decision.clone(),
+                    }),
+                    _ => None,
+                };
                 Handled {
                     reply,
                     outcome: Outcome::Decided {
-                        reason,
-                        replayed: false,
+                        reason: decision.reason,
+                        replayed,
                     },
                     sticky,
+                    idempotent,
                 }
             }
             Err(rejection) => rejected(&rejection, context, tenant()),
         }
     }
 
+    /// The reply that replays `first` (a fleet's first decision for a key) for the request
+    /// of `ours`.
+    pub fn replay(&self, ours: &IdempotentDecision, first: &Decision) -> Handled {
+        let context = ReplyContext {
+            request_id: Some(&ours.request_id),
+            trace_id: ours.trace_id.as_deref(),
+        };
+        Handled {
+            reply: encode_success(first, context, true),
+            outcome: Outcome::Decided {
+                reason: first.reason,
+                replayed: true,
+            },
+            sticky: None,
+            idempotent: None,
+        }
+    }
+
+    /// Keeps a fleet's first decision for (tenant, key) as this router's own, so that a
+    /// repeat here replays it without asking the fleet again.
+    pub fn remember_first(&self, tenant_id: &str, key: &str, first: Decision, now_ms: u64) {
+        self.idempotency.remember(
+            idempotency::key(tenant_id, key),
+            first,
+            now_ms,
+            self.settings.idempotency_ttl_ms,
+        );
+    }
+
+    /// How long a first decision is replayed, in milliseconds.
+    pub fn idempotency_ttl_ms(&self) -> u64 {
+        self.settings.idempotency_ttl_ms
+    }
+
     /// The `overloaded` reply for a request refused under backpressure. Reads only the
-    /// request id from the body.
+    /// request's ids from the body (`request_id` or the gateway's `message.message_id`, and a
+    /// valid `trace_id`), without validating it.
     pub fn overloaded(&self, body: &[u8], retry_after_seconds: u64) -> Handled {
-        let request_id = request::peek_request_id(body);
+        let ids = request::peek_ids(body);
         let rejection = Rejection::new(
             ErrorCode::Overloaded,
             "the router is overloaded; retry later",
         )
         .with_detail("retry_after_seconds", retry_after_seconds);
         let context = ReplyContext {
-            request_id: request_id.as_deref(),
-            trace_id: None,
+            request_id: ids.request_id.as_deref(),
+            trace_id: ids.trace_id.as_deref(),
         };
         rejected(&rejection, context, None)
     }
 
-    /// The `internal` reply, for a request whose handling failed unexpectedly.
+    /// The `internal` reply, for a request whose handling failed unexpectedly (with the ids
+    /// [`Router::overloaded`] reads).
     pub fn internal_error(&self, body: &[u8]) -> Handled {
-        let request_id = request::peek_request_id(body);
+        let ids = request::peek_ids(body);
         let rejection = Rejection::new(ErrorCode::Internal, "internal error; see the router log");
         let context = ReplyContext {
-            request_id: request_id.as_deref(),
-            trace_id: None,
+            request_id: ids.request_id.as_deref(),
+            trace_id: ids.trace_id.as_deref(),
         };
         rejected(&rejection, context, None)
     }
@@ -263,5 +326,6 @@ fn rejected(
             message: rejection.message.clone(),
         },
         sticky: None,
+        idempotent: None,
     }
 }

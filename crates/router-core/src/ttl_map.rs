@@ -1,9 +1,10 @@
 //! A bounded map whose entries expire: the store behind sticky sessions and idempotency.
 //!
-//! Entries live until their deadline; when the map is full the oldest insertion is evicted
-//! first. Time is passed in by the caller (epoch milliseconds), so tests are deterministic.
+//! Entries live until their deadline. When the map is full, expired entries go first, then
+//! the oldest insertion: an entry with a long TTL is never evicted while expired ones linger.
+//! Time is passed in by the caller (epoch milliseconds), so tests are deterministic.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::Hash;
 
 /// A bounded, expiring map. Not synchronised: wrap it in a mutex to share it.
@@ -13,6 +14,8 @@ pub struct TtlMap<K, V> {
     entries: HashMap<K, Entry<V>>,
     /// Insertion order; an item is stale when its generation no longer matches the entry's.
     order: VecDeque<(K, u64)>,
+    /// (expires at, generation) → key: the next entry to expire first.
+    by_expiry: BTreeMap<(u64, u64), K>,
     next_generation: u64,
 }
 
@@ -30,6 +33,7 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
             capacity: capacity.max(1),
             entries: HashMap::new(),
             order: VecDeque::new(),
+            by_expiry: BTreeMap::new(),
             next_generation: 0,
         }
     }
@@ -42,25 +46,32 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
     {
         let expired = self.entries.get(key)?.expires_at_ms <= now_ms;
         if expired {
-            self.entries.remove(key);
+            self.remove(key);
             return None;
         }
         self.entries.get(key).map(|entry| &entry.value)
     }
 
-    /// Inserts or replaces `key`, living `ttl_ms` from `now_ms`; evicts the oldest when full.
+    /// Inserts or replaces `key`, living `ttl_ms` from `now_ms`. When the map is full the
+    /// expired entries go first, then the oldest insertions.
     pub fn insert(&mut self, key: K, value: V, now_ms: u64, ttl_ms: u64) {
         let generation = self.next_generation;
         self.next_generation += 1;
-        self.entries.insert(
-            key.clone(),
-            Entry {
-                value,
-                expires_at_ms: now_ms.saturating_add(ttl_ms),
-                generation,
-            },
-        );
+        let expires_at_ms = now_ms.saturating_add(ttl_ms);
+        let entry = Entry {
+            value,
+            expires_at_ms,
+            generation,
+        };
+        if let Some(old) = self.entries.insert(key.clone(), entry) {
+            self.by_expiry.remove(&(old.expires_at_ms, old.generation));
+        }
+        self.by_expiry
+            .insert((expires_at_ms, generation), key.clone());
         self.order.push_back((key, generation));
+        if self.entries.len() > self.capacity {
+            self.purge_expired(now_ms);
+        }
         while self.entries.len() > self.capacity {
             self.pop_oldest();
         }
@@ -75,17 +86,39 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
         K: std::borrow::Borrow<Q>,
         Q: Eq + Hash + ?Sized,
     {
-        self.entries.remove(key).map(|entry| entry.value)
+        let entry = self.entries.remove(key)?;
+        self.by_expiry
+            .remove(&(entry.expires_at_ms, entry.generation));
+        Some(entry.value)
     }
 
-    /// Entries held, expired ones included until they are touched or evicted.
-    pub fn len(&self) -> usize {
+    /// Live entries at `now_ms` (the expired ones are dropped first).
+    pub fn len(&mut self, now_ms: u64) -> usize {
+        self.purge_expired(now_ms);
         self.entries.len()
     }
 
-    /// True when nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+    /// True when nothing live is held at `now_ms`.
+    pub fn is_empty(&mut self, now_ms: u64) -> bool {
+        self.len(now_ms) == 0
+    }
+
+    /// Drops every entry expired at `now_ms`.
+    fn purge_expired(&mut self, now_ms: u64) {
+        while let Some((&(expires_at_ms, generation), _)) = self.by_expiry.first_key_value() {
+            if expires_at_ms > now_ms {
+                return;
+            }
+            if let Some(key) = self.by_expiry.remove(&(expires_at_ms, generation)) {
+                if self
+                    .entries
+                    .get(&key)
+                    .is_some_and(|e| e.generation == generation)
+                {
+                    self.entries.remove(&key);
+                }
+            }
+        }
     }
 
     fn pop_oldest(&mut self) {
@@ -95,7 +128,7 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
                 .get(&key)
                 .is_some_and(|e| e.generation == generation)
             {
-                self.entries.remove(&key);
+                self.remove(&key);
                 return;
             }
         }
@@ -122,7 +155,7 @@ mod tests {
         map.insert("a", 1, 1_000, 500);
         assert_eq!(map.get("a", 1_499), Some(&1));
         assert_eq!(map.get("a", 1_500), None);
-        assert!(map.is_empty());
+        assert!(map.is_empty(1_500));
     }
 
     #[test]
@@ -135,7 +168,7 @@ mod tests {
         assert_eq!(map.get("b", 3), None);
         assert_eq!(map.get("a", 3), Some(&3));
         assert_eq!(map.get("c", 3), Some(&4));
-        assert_eq!(map.len(), 2);
+        assert_eq!(map.len(3), 2);
     }
 
     #[test]
@@ -145,6 +178,30 @@ mod tests {
             map.insert(i % 3, i, i, 1_000_000);
         }
         assert!(map.order.len() <= 8);
-        assert_eq!(map.len(), 3);
+        assert_eq!(map.len(0), 3);
+    }
+
+    #[test]
+    fn expired_entries_go_before_live_ones() {
+        // Two short-lived entries inserted first, then a long-lived one; once the short ones
+        // have expired, a new insertion evicts them, not the long-lived entry.
+        let mut map = TtlMap::new(3);
+        map.insert("long", 1, 0, 1_000_000);
+        map.insert("short1", 2, 1, 10);
+        map.insert("short2", 3, 2, 10);
+        map.insert("new", 4, 100, 1_000);
+        assert_eq!(map.get("long", 100), Some(&1), "the long-lived entry stays");
+        assert_eq!(map.get("new", 100), Some(&4));
+        assert_eq!(map.len(100), 2, "expired entries are not counted");
+    }
+
+    #[test]
+    fn len_counts_only_live_entries() {
+        let mut map = TtlMap::new(10);
+        map.insert("a", 1, 0, 10);
+        map.insert("b", 2, 0, 100);
+        assert_eq!(map.len(5), 2);
+        assert_eq!(map.len(10), 1);
+        assert_eq!(map.len(100), 0);
     }
 }

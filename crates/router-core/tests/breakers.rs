@@ -10,6 +10,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
+use router_core::feedback::Applied;
 use router_core::policy::BreakerConfig;
 use router_core::{BreakerState, FeedbackEffect, FeedbackError, Router, Transition};
 use serde_json::{json, Value};
@@ -38,15 +39,23 @@ fn state(router: &Router, provider: &str, now: u64) -> BreakerState {
     router
         .engine()
         .breakers()
-        .state(TENANT, provider, &config, now)
+        .state((TENANT, "default", provider), &config, now)
 }
 
 /// Feeds one outcome for (default_tenant, provider).
 fn report(router: &Router, provider: &str, outcome: &str, now: u64) -> Option<Transition> {
     match router.feedback(&feedback(TENANT, provider, outcome), now) {
-        Ok(FeedbackEffect::Recorded(transition)) => transition,
+        Ok(FeedbackEffect::Recorded(applied)) if applied.len() == 1 => applied[0].transition,
         other => panic!("feedback not recorded: {other:?}"),
     }
+}
+
+/// The effect of a report applied to one policy's breaker.
+fn recorded(policy: &str, transition: Option<Transition>) -> FeedbackEffect {
+    FeedbackEffect::Recorded(vec![Applied {
+        policy_id: policy.to_owned(),
+        transition,
+    }])
 }
 
 fn transition(from: BreakerState, to: BreakerState) -> Option<Transition> {
@@ -262,16 +271,26 @@ fn half_open_failure_reopens() {
 }
 
 /// Feedback after the timeout with no decision in between: the breaker goes half-open on
-/// the way, and the outcomes count as probe results.
+/// the way, but a success is no probe result while no probe was sent (it reports a call made
+/// before the breaker opened); a probe's success is.
 #[test]
-fn feedback_after_the_timeout_counts_as_probes() {
+fn only_probes_close_a_half_open_breaker() {
     let router = router();
     open(&router, "openai", NOW);
     let later = NOW + TIMEOUT;
     assert_eq!(report(&router, "openai", "success", later), None);
     assert_eq!(state(&router, "openai", later), HalfOpen);
+    assert_eq!(report(&router, "openai", "success", later + 1), None);
     assert_eq!(
-        report(&router, "openai", "success", later + 1),
+        state(&router, "openai", later + 2),
+        HalfOpen,
+        "late successes do not close it"
+    );
+    let probes = decide_many(&router, &dt(), 100, later + 3);
+    assert_eq!(probes["openai"], 3);
+    assert_eq!(report(&router, "openai", "success", later + 4), None);
+    assert_eq!(
+        report(&router, "openai", "success", later + 5),
         transition(HalfOpen, Closed)
     );
 
@@ -332,7 +351,7 @@ fn circuit_breaker_fallback() {
     };
     assert_eq!(
         fb("a", "failure", NOW),
-        FeedbackEffect::Recorded(transition(Closed, Open))
+        recorded("cbf", transition(Closed, Open))
     );
     assert_eq!(
         decide_many(&router, &request, 50, NOW + 1),
@@ -429,8 +448,11 @@ fn sticky_skips_an_open_breaker() {
     let moved = provider(&reply).to_owned();
     assert_ne!(moved, mapped);
     assert_eq!(reason(&send_at(&router, &session, NOW + 4)), "sticky");
-    // Closed again (probe successes after the timeout): the session stays where it moved.
+    // Closed again (probes sent after the timeout, and their successes): the session stays
+    // where it moved.
     let later = NOW + 2 + TIMEOUT;
+    let probes = decide_many(&router, &dt(), 100, later);
+    assert_eq!(probes.get(&mapped), Some(&3), "{probes:?}");
     report(&router, &mapped, "success", later);
     report(&router, &mapped, "success", later + 1);
     assert_eq!(state(&router, &mapped, later + 2), Closed);
@@ -463,8 +485,9 @@ fn feedback_errors() {
     assert_eq!(
         router.feedback(&feedback("initech", "openai", "failure"), NOW),
         Err(FeedbackError::UnknownPolicy {
+            // Without a policy_id every policy of the tenant would do; it has none.
             tenant_id: "initech".into(),
-            policy_id: "default".into()
+            policy_id: "*".into()
         })
     );
     assert_eq!(
@@ -474,10 +497,7 @@ fn feedback_errors() {
     // A fallback target has a breaker too; unknown fields are ignored.
     let body = bytes(&json!({"tenant_id": TENANT, "provider_id": "local_llm",
                              "outcome": "success", "latency_ms": 3, "extra": [1]}));
-    assert_eq!(
-        router.feedback(&body, NOW),
-        Ok(FeedbackEffect::Recorded(None))
-    );
+    assert_eq!(router.feedback(&body, NOW), Ok(recorded("default", None)));
     // globex has no circuit breaker: nothing to record (its legacy fallback is known).
     assert_eq!(
         router.feedback(&feedback("globex", "openai", "failure"), NOW),
@@ -543,7 +563,7 @@ fn success_threshold_above_the_probe_limit_still_closes() {
         "probe 1"
     );
     assert_eq!(provider(&send_at(&router, &request, NOW + 1_001)), "spare");
-    assert_eq!(fb("success", NOW + 1_002), FeedbackEffect::Recorded(None));
+    assert_eq!(fb("success", NOW + 1_002), recorded("strict", None));
     assert_eq!(provider(&send_at(&router, &request, NOW + 1_999)), "spare");
     assert_eq!(
         provider(&send_at(&router, &request, NOW + 2_000)),
@@ -552,7 +572,7 @@ fn success_threshold_above_the_probe_limit_still_closes() {
     );
     assert_eq!(
         fb("success", NOW + 2_001),
-        FeedbackEffect::Recorded(transition(HalfOpen, Closed))
+        recorded("strict", transition(HalfOpen, Closed))
     );
     let counts = decide_many(&router, &request, 20, NOW + 2_002);
     assert_eq!(counts, HashMap::from([("a".to_owned(), 20)]));

@@ -36,7 +36,7 @@ fn sticky_by_user_id() {
         "the key a mapping was recorded under"
     );
     let chosen = provider(&first).to_owned();
-    assert_eq!(router.engine().sticky_sessions(), 1);
+    assert_eq!(router.engine().sticky_sessions(NOW), 1);
     for seed in 2..52 {
         let reply = send_rng(&router, &user(dt(), "u-1"), NOW + seed, &mut rng(seed));
         assert_eq!(provider(&reply), chosen, "seed {seed}");
@@ -83,14 +83,14 @@ fn sticky_needs_a_session_value() {
             );
         }
     }
-    assert_eq!(router.engine().sticky_sessions(), 0);
+    assert_eq!(router.engine().sticky_sessions(NOW), 0);
     // globex has no sticky section: user ids are ignored.
     let reply = send(&router, &user(base_for("globex"), "u-1"));
     assert_eq!(
         reply["decision"]["metadata"],
         json!({"tenant_id": "globex"})
     );
-    assert_eq!(router.engine().sticky_sessions(), 0);
+    assert_eq!(router.engine().sticky_sessions(NOW), 0);
 }
 
 /// Sessions are per tenant: the same user id in another tenant starts afresh.
@@ -138,7 +138,7 @@ fn sticky_store_is_bounded_and_evicts_the_oldest() {
             "weighted"
         );
     }
-    assert_eq!(router.engine().sticky_sessions(), 2);
+    assert_eq!(router.engine().sticky_sessions(NOW), 2);
     assert_eq!(reason(&send(&router, &user(dt(), "u-3"))), "sticky");
     assert_eq!(reason(&send(&router, &user(dt(), "u-2"))), "sticky");
     assert_eq!(
@@ -149,7 +149,7 @@ fn sticky_store_is_bounded_and_evicts_the_oldest() {
     // Recording u-1 again evicted u-2, now the oldest.
     assert_eq!(reason(&send(&router, &user(dt(), "u-3"))), "sticky");
     assert_eq!(reason(&send(&router, &user(dt(), "u-2"))), "weighted");
-    assert_eq!(router.engine().sticky_sessions(), 2);
+    assert_eq!(router.engine().sticky_sessions(NOW), 2);
 }
 
 /// A mapping to a provider the policy no longer weights (or lists) is not used.
@@ -593,8 +593,8 @@ fn legacy_weights_map() {
     assert!((split["a"] - 0.25).abs() < 0.015, "{split:?}");
 }
 
-/// The legacy `fallback.provider` is the last resort; its `conditions` are accepted but not
-/// evaluated (CONTRACT §4.3 step 5 names only the provider).
+/// The legacy `fallback.provider` is the last resort, when its `conditions` (statuses, as
+/// `when.status`) match the request's context; without conditions it always applies.
 #[test]
 fn legacy_fallback_provider() {
     let router = router();
@@ -605,7 +605,30 @@ fn legacy_fallback_provider() {
         json!({"weights": {"a": 0},
                "fallback": {"provider": "lf", "conditions": ["timeout"]}}),
     );
-    let reply = send(&router, &set(base(), "policy_id", json!("legacy")));
+    let legacy = set(base(), "policy_id", json!("legacy"));
+    let reply = send(&router, &legacy);
+    assert_eq!(
+        code(&reply),
+        "decision_failed",
+        "no status: the conditions do not match"
+    );
+    let reply = send(
+        &router,
+        &set(legacy.clone(), "constraints.status", json!("5xx")),
+    );
+    assert_eq!(code(&reply), "decision_failed", "another status");
+    let reply = send(
+        &router,
+        &set(legacy, "constraints.status", json!("timeout")),
+    );
+    assert_eq!((provider(&reply), reason(&reply)), ("lf", "fallback"));
+    upsert(
+        &router,
+        "acme",
+        "legacy_any",
+        json!({"weights": {"a": 0}, "fallback": {"provider": "lf"}}),
+    );
+    let reply = send(&router, &set(base(), "policy_id", json!("legacy_any")));
     assert_eq!((provider(&reply), reason(&reply)), ("lf", "fallback"));
     assert_eq!(reply["decision"]["priority"], 25);
     assert_eq!(reply["decision"]["metadata"], json!({"tenant_id": "acme"}));

@@ -131,7 +131,7 @@ fn named_providers(tenant: &str, policy_id: &str) -> Vec<String> {
                 .iter()
                 .map(|x| x.name.clone())
                 .chain(p.fallbacks.iter().map(|f| f.to.clone()))
-                .chain(p.legacy_fallback.clone())
+                .chain(p.legacy_fallback.iter().map(|f| f.to.clone()))
         })
         .collect()
 }

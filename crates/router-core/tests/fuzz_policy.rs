@@ -98,7 +98,8 @@ fn check_policy(policy: &Policy) -> Result<(), TestCaseError> {
         prop_assert!(is_provider_name(&rule.to), "{:?}", rule);
         prop_assert!(rule.retry <= 10, "{:?}", rule);
     }
-    if let Some(name) = &policy.legacy_fallback {
+    if let Some(fallback) = &policy.legacy_fallback {
+        let name = &fallback.to;
         prop_assert!(is_provider_name(name), "{:?}", name);
     }
     if let Some(sticky) = &policy.sticky {
@@ -175,7 +176,7 @@ fn named(policy: &Policy) -> Vec<String> {
         .iter()
         .map(|p| p.name.clone())
         .chain(policy.fallbacks.iter().map(|f| f.to.clone()))
-        .chain(policy.legacy_fallback.clone())
+        .chain(policy.legacy_fallback.iter().map(|f| f.to.clone()))
         .collect()
 }
 

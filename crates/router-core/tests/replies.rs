@@ -33,12 +33,21 @@ fn success_reply_has_exactly_the_contract_shape() {
             "local_llm" => (json!(300), json!(0.001)),
             other => panic!("acme has no provider {other}"),
         };
+        let decision_id = reply["decision"]["decision_id"].clone();
+        assert_eq!(
+            decision_id
+                .as_str()
+                .and_then(router_core::ids::parse_decision_id),
+            Some((NOW, "default".to_owned())),
+            "the decision names its time and policy: {reply}"
+        );
         assert_eq!(
             reply,
             json!({"ok": true,
                    "decision": {"provider_id": provider, "reason": "weighted", "priority": 50,
                                 "expected_latency_ms": latency, "expected_cost": cost,
-                                "policy_id": "default", "metadata": {"tenant_id": "acme"}},
+                                "policy_id": "default", "decision_id": decision_id,
+                                "metadata": {"tenant_id": "acme"}},
                    "context": {"request_id": "r-1", "trace_id": W3C}})
         );
         let text = String::from_utf8(handled.reply.clone()).expect("UTF-8");
@@ -481,11 +490,17 @@ fn overloaded_reply() {
         assert_eq!(reply["context"], json!({"request_id": null}));
         assert!(handled.reply.len() < 512);
     }
-    // The gateway's message_id is not looked at: overload replies read request_id only.
-    let gateway = json!({"message": {"message_id": "m-1"}});
+    // The gateway's message_id stands for request_id, and a valid trace_id is echoed.
+    let gateway = json!({"message": {"message_id": "m-1"}, "trace_id": W3C});
     assert_eq!(
-        parse(&router.overloaded(&bytes(&gateway), 30))["context"]["request_id"],
-        Value::Null
+        parse(&router.overloaded(&bytes(&gateway), 30))["context"],
+        json!({"request_id": "m-1", "trace_id": W3C})
+    );
+    let both = json!({"request_id": "r-9", "message": {"message_id": "m-1"}, "trace_id": "bad"});
+    assert_eq!(
+        parse(&router.overloaded(&bytes(&both), 30))["context"],
+        json!({"request_id": "r-9"}),
+        "request_id wins; an invalid trace id is not echoed"
     );
 }
 
@@ -496,6 +511,12 @@ fn internal_reply() {
     assert_eq!(code(&reply), "internal");
     assert_eq!(reply["context"]["request_id"], "r-1");
     assert!(reply["error"].get("intake_error_code").is_none());
+    let gateway = json!({"message": {"message_id": "m-2"}, "trace_id": W3C});
+    let reply = parse(&router.internal_error(&bytes(&gateway)));
+    assert_eq!(
+        reply["context"],
+        json!({"request_id": "m-2", "trace_id": W3C})
+    );
 }
 
 /// Every HTTP mapping of the §3 table.

@@ -7,7 +7,7 @@ impl Choice<'_> {
     /// The decision of the first matching rule, `None` when no rule applies (or every
     /// provider a rule names is blocked by its breaker).
     pub(super) fn fallback_rules(
-        &self,
+        &mut self,
         current: Option<&str>,
         retry_attempt: u64,
         blocked_by_breakers: bool,

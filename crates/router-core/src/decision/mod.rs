@@ -7,15 +7,14 @@ mod sticky;
 mod weighted;
 
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::breaker::BreakerRegistry;
+use crate::breaker::{BreakerRegistry, PolicyBreakers};
 use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
 use crate::ids;
 use crate::policy::{Policy, Provider};
 
-use sticky::session_key;
 pub use sticky::{StickyMapping, StickyStore};
 use weighted::draw;
 
@@ -23,7 +22,7 @@ use weighted::draw;
 pub const MAX_PROVIDER_NAME_BYTES: usize = 128;
 
 /// Why a provider was chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// A live sticky mapping for the session.
@@ -71,7 +70,7 @@ impl Reason {
 }
 
 /// The chosen provider and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     /// The provider to call.
     pub provider_id: String,
@@ -87,6 +86,9 @@ pub struct Decision {
     pub expected_cost: f64,
     /// The policy applied.
     pub policy_id: String,
+    /// Names this decision in feedback (`decision_id`): it carries the policy and the time
+    /// of the decision (see [`crate::ids::decision_id`]).
+    pub decision_id: String,
     /// Tenant, sticky key and retry information.
     pub metadata: DecisionMetadata,
 }
@@ -104,18 +106,18 @@ fn whole_as_integer<S: serde::Serializer>(value: &f64, serializer: S) -> Result<
 }
 
 /// `decision.metadata`: a few facts about the decision, never the whole request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionMetadata {
     /// The tenant.
     pub tenant_id: String,
     /// The context key the sticky mapping was looked up or recorded under.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticky_key: Option<String>,
     /// For `retry`: the attempt this decision makes (context `retry_attempt` + 1).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_attempt: Option<u64>,
     /// For `retry`: the rule's `retry` budget.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
 }
 
@@ -140,30 +142,25 @@ impl DecisionEngine {
         &self.breakers
     }
 
-    /// Number of sticky sessions held.
-    pub fn sticky_sessions(&self) -> usize {
-        self.sticky.len()
+    /// Live sticky sessions at `now_ms`.
+    pub fn sticky_sessions(&self, now_ms: u64) -> usize {
+        self.sticky.len(now_ms)
     }
 
-    /// Imports a sticky mapping recorded elsewhere (another router): `session` of `tenant_id`
-    /// goes to `provider_id` for `ttl_ms` from `now_ms`, replacing a local mapping. A zero
-    /// TTL imports nothing.
-    pub fn remember_sticky(
-        &self,
-        tenant_id: &str,
-        session: &str,
-        provider_id: &str,
-        ttl_ms: u64,
-        now_ms: u64,
-    ) {
-        if ttl_ms == 0 || session.is_empty() {
+    /// Imports a sticky mapping recorded elsewhere (another router), replacing a local
+    /// mapping; it lives `ttl_ms` from `now_ms`. A zero TTL imports nothing.
+    pub fn remember_sticky(&self, mapping: &StickyMapping, ttl_ms: u64, now_ms: u64) {
+        if ttl_ms == 0 || mapping.session.is_empty() {
             return;
         }
-        let mut key = String::with_capacity(tenant_id.len() + 1 + session.len());
-        key.push_str(tenant_id);
-        key.push('\u{0}');
-        key.push_str(session);
-        self.sticky.record(key, provider_id, now_ms, ttl_ms);
+        let key = sticky::store_key(
+            &mapping.tenant_id,
+            &mapping.policy_id,
+            &mapping.session_key,
+            &mapping.session,
+        );
+        self.sticky
+            .record(key, &mapping.provider_id, now_ms, ttl_ms);
     }
 
     /// Chooses a provider for `tenant_id` under `policy` given the routing `context`.
@@ -191,12 +188,16 @@ impl DecisionEngine {
         export: bool,
     ) -> Result<(Decision, Option<StickyMapping>), Rejection> {
         let inputs = Inputs::read(context, now_ms)?;
-        let choice = Choice {
-            engine: self,
+        let mut choice = Choice {
+            breakers: policy.circuit_breaker.as_ref().map(|config| {
+                self.breakers
+                    .policy(tenant_id, &policy.policy_id, config, now_ms)
+            }),
             policy,
             tenant_id,
             context,
             now_ms,
+            random: rng.random(),
         };
 
         // 4 (early). A caller reporting a failed call asks the fallback rules first.
@@ -210,19 +211,17 @@ impl DecisionEngine {
 
         // 2. Sticky.
         let session = policy.sticky.as_ref().and_then(|sticky| {
-            session_key(tenant_id, context.get(&sticky.session_key)?).map(|key| (sticky, key))
+            let value = sticky::session_value(context.get(&sticky.session_key)?)?;
+            let key = sticky::store_key(tenant_id, &policy.policy_id, &sticky.session_key, &value);
+            Some((sticky, key, value))
         });
-        if let Some((sticky, key)) = &session {
+        if let Some((sticky, key, _)) = &session {
             let mapped = self.sticky.lookup(key, now_ms);
             if let Some(provider) = mapped.and_then(|name| policy.provider(&name)) {
                 if provider.weight > 0.0 && choice.admits(&provider.name) {
+                    let name = provider.name.clone();
                     return Ok((
-                        choice.make(
-                            &provider.name,
-                            Reason::Sticky,
-                            Some(&sticky.session_key),
-                            None,
-                        ),
+                        choice.make(&name, Reason::Sticky, Some(&sticky.session_key), None),
                         None,
                     ));
                 }
@@ -242,10 +241,12 @@ impl DecisionEngine {
             }
         }
         if let Some(provider) = draw(&candidates, total, rng) {
-            if let Some((sticky, key)) = session {
+            if let Some((sticky, key, value)) = session {
                 let exported = export.then(|| StickyMapping {
                     tenant_id: tenant_id.to_owned(),
-                    session: key[tenant_id.len() + 1..].to_owned(),
+                    policy_id: policy.policy_id.clone(),
+                    session_key: sticky.session_key.clone(),
+                    session: value,
                     provider_id: provider.name.clone(),
                     ttl_ms: sticky.ttl_ms,
                     recorded_at_ms: now_ms,
@@ -275,25 +276,33 @@ impl DecisionEngine {
             return Ok((decision, None));
         }
 
-        // 5. The legacy single fallback, then failure.
-        if let Some(to) = &policy.legacy_fallback {
-            if choice.admits(to) {
+        // 5. The legacy single fallback when its conditions match, then failure.
+        if let Some(legacy) = &policy.legacy_fallback {
+            if legacy.when.matches(context) && choice.admits(&legacy.to) {
                 let reason = if blocked_by_breakers {
                     Reason::CircuitBreakerFallback
                 } else {
                     Reason::Fallback
                 };
-                return Ok((choice.make(to, reason, None, None), None));
+                return Ok((choice.make(&legacy.to, reason, None, None), None));
             }
         }
-        let why = if blocked_by_breakers {
-            "every provider is blocked by its circuit breaker and no fallback applies"
-        } else {
-            "no provider has a weight above 0 and no fallback applies"
-        };
-        Err(Rejection::new(ErrorCode::DecisionFailed, why)
-            .with_detail("tenant_id", tenant_id)
-            .with_detail("policy_id", policy.policy_id.as_str()))
+        let mut rejection = Rejection::new(
+            ErrorCode::DecisionFailed,
+            if blocked_by_breakers {
+                "every provider is blocked by its circuit breaker and no fallback applies"
+            } else {
+                "no provider has a weight above 0 and no fallback applies"
+            },
+        )
+        .with_detail("tenant_id", tenant_id)
+        .with_detail("policy_id", policy.policy_id.as_str());
+        if blocked_by_breakers {
+            if let Some(ms) = choice.first_admission_in_ms() {
+                rejection = rejection.with_detail("retry_after_ms", ms);
+            }
+        }
+        Err(rejection)
     }
 }
 
@@ -351,38 +360,50 @@ impl<'a> Inputs<'a> {
     }
 }
 
-/// One decision in progress.
+/// One decision in progress. It holds the policy's breakers locked from the first question
+/// to the chosen call, so what they admit and the probe the decision takes cannot be raced.
 struct Choice<'a> {
-    engine: &'a DecisionEngine,
+    breakers: Option<PolicyBreakers<'a>>,
     policy: &'a Policy,
     tenant_id: &'a str,
     context: &'a Map<String, Value>,
     now_ms: u64,
+    /// Entropy for the decision id.
+    random: u32,
 }
 
 impl Choice<'_> {
     fn admits(&self, provider: &str) -> bool {
-        match &self.policy.circuit_breaker {
-            None => true,
-            Some(config) => {
-                self.engine
-                    .breakers
-                    .admits(self.tenant_id, provider, config, self.now_ms)
-            }
-        }
+        self.breakers.as_ref().is_none_or(|b| b.admits(provider))
+    }
+
+    /// When the first provider of the policy that a breaker blocks is admitted again.
+    fn first_admission_in_ms(&self) -> Option<u64> {
+        let breakers = self.breakers.as_ref()?;
+        let named = self
+            .policy
+            .providers
+            .iter()
+            .map(|p| p.name.as_str())
+            .chain(self.policy.fallbacks.iter().map(|r| r.to.as_str()))
+            .chain(self.policy.legacy_fallback.iter().map(|f| f.to.as_str()));
+        named
+            .map(|name| breakers.admits_in_ms(name))
+            .filter(|ms| *ms > 0)
+            .min()
     }
 
     fn make(
-        &self,
+        &mut self,
         provider_id: &str,
         reason: Reason,
         sticky_key: Option<&str>,
         retry: Option<(u64, u32)>,
     ) -> Decision {
-        if let Some(config) = &self.policy.circuit_breaker {
-            self.engine
-                .breakers
-                .on_chosen(self.tenant_id, provider_id, config, self.now_ms);
+        if let Some(breakers) = &mut self.breakers {
+            // Admitted under this same lock a moment ago, so the call is taken (a half-open
+            // breaker counts its probe here).
+            breakers.take(provider_id);
         }
         let entry = self.policy.provider(provider_id);
         let figure = |from_policy: Option<f64>, key: &str| {
@@ -400,6 +421,7 @@ impl Choice<'_> {
             ),
             expected_cost: figure(entry.and_then(|p| p.expected_cost), "expected_cost"),
             policy_id: self.policy.policy_id.clone(),
+            decision_id: ids::decision_id(self.now_ms, self.random, &self.policy.policy_id),
             metadata: DecisionMetadata {
                 tenant_id: self.tenant_id.to_owned(),
                 sticky_key: sticky_key.map(str::to_owned),
@@ -416,12 +438,12 @@ mod tests {
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
 
-    fn sticky_policy() -> Policy {
+    fn sticky_policy(policy_id: &str) -> Policy {
         Policy::from_json(
             r#"{"providers": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}],
                 "sticky": {"enabled": true, "session_key": "user_id", "ttl": "10s"}}"#,
             "acme",
-            "default",
+            policy_id,
         )
         .expect("valid policy")
     }
@@ -435,7 +457,7 @@ mod tests {
     #[test]
     fn a_weighted_draw_exports_its_mapping_and_a_sticky_hit_does_not() {
         let engine = DecisionEngine::new(16);
-        let policy = sticky_policy();
+        let policy = sticky_policy("default");
         let mut rng = SmallRng::seed_from_u64(7);
         let ctx = context(Value::from(42));
         let (first, mapping) = engine
@@ -447,6 +469,8 @@ mod tests {
             mapping,
             StickyMapping {
                 tenant_id: "acme".into(),
+                policy_id: "default".into(),
+                session_key: "user_id".into(),
                 session: "42".into(),
                 provider_id: first.provider_id.clone(),
                 ttl_ms: 10_000,
@@ -474,9 +498,18 @@ mod tests {
     #[test]
     fn an_imported_mapping_is_used_and_expires() {
         let engine = DecisionEngine::new(16);
-        let policy = sticky_policy();
+        let policy = sticky_policy("default");
         let mut rng = SmallRng::seed_from_u64(1);
-        engine.remember_sticky("acme", "u-1", "b", 500, 1_000);
+        let mapping = |provider: &str, session: &str| StickyMapping {
+            tenant_id: "acme".into(),
+            policy_id: "default".into(),
+            session_key: "user_id".into(),
+            session: session.into(),
+            provider_id: provider.into(),
+            ttl_ms: 500,
+            recorded_at_ms: 1_000,
+        };
+        engine.remember_sticky(&mapping("b", "u-1"), 500, 1_000);
         for now in [1_000, 1_499] {
             let decision = engine
                 .decide(&policy, "acme", &context(Value::from("u-1")), now, &mut rng)
@@ -496,7 +529,62 @@ mod tests {
             )
             .expect("decided");
         assert_eq!(later.reason, Reason::Weighted);
-        engine.remember_sticky("acme", "u-9", "b", 0, 1_000);
-        assert_eq!(engine.sticky_sessions(), 1, "a zero TTL imports nothing");
+        engine.remember_sticky(&mapping("b", "u-9"), 0, 1_000);
+        assert_eq!(
+            engine.sticky_sessions(1_000),
+            1,
+            "a zero TTL imports nothing"
+        );
+    }
+
+    #[test]
+    fn sessions_are_kept_apart_by_policy() {
+        // A session alternating between two policies keeps one provider in each: the
+        // mapping of one policy never answers for the other.
+        let engine = DecisionEngine::new(64);
+        let (one, two) = (sticky_policy("one"), sticky_policy("two"));
+        let ctx = context(Value::from("u-7"));
+        let mut rng = SmallRng::seed_from_u64(3);
+        let first_one = engine
+            .decide(&one, "acme", &ctx, 1_000, &mut rng)
+            .expect("one");
+        let first_two = engine
+            .decide(&two, "acme", &ctx, 1_000, &mut rng)
+            .expect("two");
+        assert_eq!(
+            first_two.reason,
+            Reason::Weighted,
+            "not policy one's mapping"
+        );
+        for now in 1_001..1_050 {
+            let a = engine
+                .decide(&one, "acme", &ctx, now, &mut rng)
+                .expect("one");
+            let b = engine
+                .decide(&two, "acme", &ctx, now, &mut rng)
+                .expect("two");
+            assert_eq!(
+                (a.reason, a.provider_id.as_str()),
+                (Reason::Sticky, first_one.provider_id.as_str())
+            );
+            assert_eq!(
+                (b.reason, b.provider_id.as_str()),
+                (Reason::Sticky, first_two.provider_id.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn every_decision_names_itself() {
+        let engine = DecisionEngine::new(16);
+        let policy = sticky_policy("default");
+        let mut rng = SmallRng::seed_from_u64(9);
+        let decision = engine
+            .decide(&policy, "acme", &Map::new(), 1_234, &mut rng)
+            .expect("decided");
+        assert_eq!(
+            ids::parse_decision_id(&decision.decision_id),
+            Some((1_234, "default".to_owned()))
+        );
     }
 }

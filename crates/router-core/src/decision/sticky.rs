@@ -10,14 +10,19 @@ use crate::ttl_map::TtlMap;
 /// A sticky mapping a weighted decision has just recorded, for callers that share sticky
 /// sessions beyond one process (e.g. a key-value bucket read by other routers).
 ///
-/// It names the session the way the sticky store keys it: the tenant and the context value
-/// under the policy's `session_key`, written as text (a number as its JSON text, so `42`
-/// and `"42"` are one session). [`DecisionEngine::remember_sticky`] imports it elsewhere.
+/// It names the session the way the sticky store keys it: the tenant, the policy, the
+/// policy's `session_key` and the context value under it, written as text (a number as its
+/// JSON text, so `42` and `"42"` are one session).
+/// [`crate::DecisionEngine::remember_sticky`] imports it elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StickyMapping {
     /// The tenant.
     pub tenant_id: String,
-    /// The session value (the context value under the policy's `session_key`).
+    /// The policy whose sticky settings bound the session.
+    pub policy_id: String,
+    /// The policy's `session_key` (the context key).
+    pub session_key: String,
+    /// The session value (the context value under `session_key`).
     pub session: String,
     /// The provider the session is bound to.
     pub provider_id: String,
@@ -48,14 +53,9 @@ impl StickyStore {
         f(&mut self.map.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Sessions held (expired ones included until they are evicted or read).
-    pub fn len(&self) -> usize {
-        self.with(|map| map.len())
-    }
-
-    /// True when no session is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Live sessions at `now_ms`.
+    pub fn len(&self, now_ms: u64) -> usize {
+        self.with(|map| map.len(now_ms))
     }
 
     /// The provider mapped to `key`, when the mapping is live.
@@ -69,20 +69,35 @@ impl StickyStore {
     }
 }
 
-/// The sticky store key `tenant \0 value` for a usable session value: a non-empty string or
-/// a number.
-pub(super) fn session_key(tenant_id: &str, value: &Value) -> Option<String> {
-    let mut key = String::with_capacity(tenant_id.len() + 1 + 32);
-    key.push_str(tenant_id);
-    key.push('\u{0}');
+/// The text of a usable session value: a non-empty string or a number (as its JSON text).
+pub(super) fn session_value(value: &Value) -> Option<String> {
     match value {
-        Value::String(s) if !s.is_empty() => key.push_str(s),
-        Value::Number(n) => {
-            use std::fmt::Write;
-            // Writing to a String cannot fail.
-            let _ = write!(key, "{n}");
-        }
-        _ => return None,
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
-    Some(key)
+}
+
+/// The store key of a session: `tenant \0 policy \0 session_key \0 value`. The policy and
+/// the name of its session key are part of it, so two policies (or two session keys) never
+/// share a mapping.
+pub(super) fn store_key(
+    tenant_id: &str,
+    policy_id: &str,
+    session_key: &str,
+    value: &str,
+) -> String {
+    let mut key = String::with_capacity(
+        tenant_id.len() + policy_id.len() + session_key.len() + value.len() + 3,
+    );
+    for (i, part) in [tenant_id, policy_id, session_key, value]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            key.push('\u{0}');
+        }
+        key.push_str(part);
+    }
+    key
 }

@@ -38,8 +38,8 @@ pub struct Policy {
     pub providers: Vec<Provider>,
     /// Fallback rules, in order.
     pub fallbacks: Vec<FallbackRule>,
-    /// The legacy single `fallback.provider`: the last resort.
-    pub legacy_fallback: Option<String>,
+    /// The legacy single `fallback {provider, conditions}`: the last resort.
+    pub legacy_fallback: Option<LegacyFallback>,
     /// Sticky sessions, when enabled.
     pub sticky: Option<StickyConfig>,
     /// Circuit breaker settings, when enabled.
@@ -79,6 +79,16 @@ pub struct StickyConfig {
     pub session_key: String,
     /// How long a mapping lives, in milliseconds.
     pub ttl_ms: u64,
+}
+
+/// The legacy single fallback: `fallback {"provider": …, "conditions": …}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegacyFallback {
+    /// The provider to fall back to.
+    pub to: String,
+    /// When it applies: `conditions` as a list of statuses is `{"status": [...]}`; an object
+    /// is a `when` condition; absent (or an empty list) matches every request.
+    pub when: Condition,
 }
 
 /// Circuit breaker settings (CONTRACT §4.4).
@@ -175,6 +185,14 @@ impl Policy {
     /// The provider entry with this name, if the policy lists it.
     pub fn provider(&self, name: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// True when the policy can send a call to `name`: a provider, a fallback rule's target
+    /// or the legacy fallback.
+    pub fn names(&self, name: &str) -> bool {
+        self.provider(name).is_some()
+            || self.fallbacks.iter().any(|r| r.to == name)
+            || self.legacy_fallback.as_ref().is_some_and(|f| f.to == name)
     }
 }
 
@@ -323,21 +341,33 @@ fn fallback_rule(rule: &Value, field: &str) -> Result<FallbackRule, PolicyError>
     Ok(FallbackRule { when, retry, to })
 }
 
-fn legacy_fallback(value: Option<&Value>) -> Result<Option<String>, PolicyError> {
+fn legacy_fallback(value: Option<&Value>) -> Result<Option<LegacyFallback>, PolicyError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(fallback)) => {
-            match fallback.get("conditions") {
-                None | Some(Value::Null) | Some(Value::Array(_)) | Some(Value::Object(_)) => {}
-                Some(_) => {
-                    return Err(PolicyError::new(
-                        "fallback.conditions",
-                        "must be a list or an object",
-                    ))
+            const FIELD: &str = "fallback.conditions";
+            let when = match fallback.get("conditions") {
+                None | Some(Value::Null) => Condition::default(),
+                Some(Value::Array(statuses)) if statuses.is_empty() => Condition::default(),
+                Some(Value::Array(statuses)) => {
+                    if let Some(bad) = statuses.iter().find(|s| !s.is_string()) {
+                        return Err(PolicyError::new(
+                            FIELD,
+                            format!("must list statuses as strings, not {bad}"),
+                        ));
+                    }
+                    let mut when = Map::new();
+                    when.insert("status".to_owned(), Value::Array(statuses.clone()));
+                    Condition::compile(&Value::Object(when), FIELD)?
                 }
-            }
+                Some(object @ Value::Object(_)) => Condition::compile(object, FIELD)?,
+                Some(_) => return Err(PolicyError::new(FIELD, "must be a list or an object")),
+            };
             match fallback.get("provider") {
-                Some(Value::String(name)) => provider_name(name, "fallback.provider").map(Some),
+                Some(Value::String(name)) => Ok(Some(LegacyFallback {
+                    to: provider_name(name, "fallback.provider")?,
+                    when,
+                })),
                 _ => Err(PolicyError::new(
                     "fallback.provider",
                     "must be a provider name",
@@ -539,7 +569,10 @@ mod tests {
         .expect("valid legacy policy");
         assert_eq!(policy.provider("openai").map(|p| p.weight), Some(0.6));
         assert_eq!(policy.provider("anthropic").map(|p| p.weight), Some(0.4));
-        assert_eq!(policy.legacy_fallback.as_deref(), Some("local_llm"));
+        assert_eq!(
+            policy.legacy_fallback.as_ref().map(|f| f.to.as_str()),
+            Some("local_llm")
+        );
     }
 
     #[test]

@@ -3,5 +3,7 @@
 mod dsl;
 mod store;
 
-pub use dsl::{BreakerConfig, FallbackRule, Policy, PolicyError, Provider, StickyConfig};
+pub use dsl::{
+    BreakerConfig, FallbackRule, LegacyFallback, Policy, PolicyError, Provider, StickyConfig,
+};
 pub use store::{LoadReport, PolicyFileError, PolicySet, PolicyStore, StoreError};

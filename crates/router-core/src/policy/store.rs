@@ -28,6 +28,17 @@ impl PolicySet {
         self.by_tenant.get(tenant_id)?.get(policy_id)
     }
 
+    /// Every policy of `tenant_id`, in policy-id order.
+    pub fn of_tenant(&self, tenant_id: &str) -> Vec<&Arc<Policy>> {
+        let mut policies: Vec<&Arc<Policy>> = self
+            .by_tenant
+            .get(tenant_id)
+            .map(|ps| ps.values().collect())
+            .unwrap_or_default();
+        policies.sort_by(|a, b| a.policy_id.cmp(&b.policy_id));
+        policies
+    }
+
     /// Adds or replaces one policy.
     pub fn insert(&mut self, policy: Policy) {
         self.by_tenant
