@@ -205,6 +205,9 @@ impl Worker {
         self.path.backpressure.intake.worker_started();
         let mut open = true;
         while open {
+            if *shutdown.borrow() {
+                break;
+            }
             open = self.read_available(&mut subscription).await;
             if let Some(arrival) = self.queue.pop_front() {
                 self.process(arrival).await;

@@ -64,7 +64,7 @@ pub fn is_connected(client: &Client) -> bool {
 }
 
 /// Waits at most this long for a flush while stopping; NATS may be gone.
-const STOP_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+const STOP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Flushes pending publications, giving up after [`STOP_FLUSH_TIMEOUT`]; skipped while the
 /// connection is down, as nothing could be delivered.
