@@ -7,8 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use tempfile::TempDir;
 
 use crate::config::{self, ConfigValues, ServerTls};
@@ -17,6 +15,7 @@ use crate::logs;
 use crate::monitor;
 use crate::ports::{self, Ports};
 use crate::probe::{self, ClientTls, ServerInfo};
+use crate::process::{self, Signal};
 
 /// How long to wait for the ports file and then for `/healthz`.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -465,8 +464,8 @@ impl Owned {
         if child.try_wait().ok().flatten().is_some() {
             return Ok(());
         }
-        let pid = i32::try_from(child.id()).context("pid out of range")?;
-        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        let pid = child.id();
+        let _ = process::signal(pid, Signal::SIGTERM);
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Instant::now() < deadline {
             if child.try_wait().ok().flatten().is_some() {
