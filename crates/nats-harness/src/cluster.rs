@@ -573,8 +573,10 @@ fn node_certificates(dir: &Path) -> anyhow::Result<TlsFiles> {
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let report = certs::ensure(&dir, &certs::EnsureOptions::default())
         .with_context(|| format!("could not prepare certificates in {}", dir.display()))?;
-    let mut files = TlsFiles::from_bundle(&report.paths);
-    let authority = files.authority()?;
+    let mut files = report.paths;
+    let authority = files
+        .authority()
+        .with_context(|| format!("could not load the CA from {}", dir.display()))?;
     let validity = certs::Validity::days_from_now(certs::DEFAULT_DAYS)?;
     let node_cert = dir.join(NODE_CERT);
     let node_key = dir.join(NODE_KEY);

@@ -23,6 +23,16 @@ pub struct ClientTls {
     pub server_name: Option<String>,
 }
 
+/// Client-side TLS settings that verify the server against the bundle's CA and present its
+/// client certificate.
+pub fn client_tls(files: &crate::TlsFiles) -> ClientTls {
+    ClientTls {
+        ca_cert: files.ca_cert.clone(),
+        client: Some((files.client_cert.clone(), files.client_key.clone())),
+        server_name: None,
+    }
+}
+
 /// What the server said in its `INFO`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerInfo {
