@@ -176,18 +176,3 @@ fn client_config(tls: &ClientTls) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     };
     Ok(Arc::new(config))
 }
-
-/// The error and its causes, without repeating a cause already contained in the text.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
-}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_nats::ConnectOptions;
 use nats_harness::probe::{self, ClientTls};
+use router_bin::connect_diagnosis::error_chain;
 use serde_json::{json, Value};
 
 use super::lab::{CaseCerts, RunLog};
@@ -304,7 +305,7 @@ async fn nats_attempt(
                 (CONNECT_TIMEOUT * 2).as_secs()
             ))
         }
-        Ok(Err(err)) => return Observed::Refused(probe::error_chain(&err)),
+        Ok(Err(err)) => return Observed::Refused(error_chain(&err)),
         Ok(Ok(client)) => client,
     };
     let request = client.request(DECIDE, decide_body(case).into());
@@ -313,7 +314,7 @@ async fn nats_attempt(
             serde_json::from_slice(&reply.payload)
                 .unwrap_or_else(|_| json!({"ok": "reply is not JSON"})),
         ),
-        Ok(Err(err)) => Observed::NoReply(probe::error_chain(&err)),
+        Ok(Err(err)) => Observed::NoReply(error_chain(&err)),
         Err(_) => Observed::NoReply(format!("no reply within {} s", REQUEST_TIMEOUT.as_secs())),
     }
 }
