@@ -26,7 +26,6 @@
 
 mod cases;
 mod lab;
-mod plain;
 mod report;
 
 use std::path::{Path, PathBuf};

@@ -9,7 +9,6 @@ use router_bin::connect_diagnosis::error_chain;
 use serde_json::{json, Value};
 
 use super::lab::{CaseCerts, RunLog};
-use super::plain::{self, PlainOutcome};
 
 /// The decide subject with the default prefix.
 const DECIDE: &str = "beamline.router.v1.decide";
@@ -71,7 +70,7 @@ pub enum Observed {
     NoReply(String),
     /// The connection or handshake failed (the error, with its causes).
     Refused(String),
-    /// The server completed a plaintext CONNECT/PING (it should have hung up).
+    /// The server answered a plaintext CONNECT/PING with PONG (it should have hung up).
     PlaintextAccepted(String),
     /// The router's readiness.
     Ready(bool),
@@ -173,14 +172,7 @@ pub async fn run(
     let observed = nats_attempt(main, &certs.ca_cert, Some(&good), "accepted").await;
     record("router-client certificate", Expect::Decision, observed, log);
 
-    let body = decide_body("plaintext");
-    let observed = match plain::try_request(main.port, DECIDE, &body, CONNECT_TIMEOUT).await {
-        PlainOutcome::Answered(payload) => Observed::Answered(
-            serde_json::from_str(&payload).unwrap_or_else(|_| json!({"ok": "not JSON"})),
-        ),
-        PlainOutcome::Refused(why) if why.contains("PONG") => Observed::PlaintextAccepted(why),
-        PlainOutcome::Refused(why) => Observed::Refused(why),
-    };
+    let observed = plaintext_attempt(main).await;
     record(
         "plaintext client (no TLS)",
         Expect::Refused(&["server closed the connection", "TLS Required", "reset"]),
@@ -316,6 +308,24 @@ async fn nats_attempt(
         ),
         Ok(Err(err)) => Observed::NoReply(error_chain(&err)),
         Err(_) => Observed::NoReply(format!("no reply within {} s", REQUEST_TIMEOUT.as_secs())),
+    }
+}
+
+/// A plaintext CONNECT + PING (the nats-harness probe without TLS; async-nats cannot play
+/// this client, as it upgrades to TLS whenever the server asks for it). A server that
+/// requires TLS closes the connection, resets it or answers `-ERR` (TLS Required); a PONG
+/// means it took the plaintext CONNECT.
+async fn plaintext_attempt(target: Target) -> Observed {
+    let port = target.port;
+    let attempt =
+        tokio::task::spawn_blocking(move || probe::ping("127.0.0.1", port, None, CONNECT_TIMEOUT))
+            .await;
+    match attempt {
+        Ok(Ok(_)) => Observed::PlaintextAccepted(
+            "PONG: the server accepted the plaintext CONNECT".to_owned(),
+        ),
+        Ok(Err(err)) => Observed::Refused(format!("{err:#}")),
+        Err(err) => Observed::Refused(format!("the probe task failed: {err}")),
     }
 }
 
