@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_nats::ConnectOptions;
 use nats_harness::probe::{self, ClientTls};
 use router_bin::connect_diagnosis::error_chain;
+use router_bin::nats;
 use serde_json::{json, Value};
 
 use super::lab::{CaseCerts, RunLog};
@@ -269,25 +270,25 @@ fn decide_body(case: &str) -> Vec<u8> {
 }
 
 /// Connects with async-nats (TLS required, `ca` as the only root, optional client
-/// certificate), then sends one decide request.
+/// certificate: the router's [`nats::tls_options`]), then sends one decide request.
 async fn nats_attempt(
     target: Target,
     ca: &Path,
     client_cert: Option<&ClientCert>,
     case: &str,
 ) -> Observed {
-    let mut options = ConnectOptions::new()
+    let options = ConnectOptions::new()
         .name(format!("validate-tls-{case}"))
         .connection_timeout(CONNECT_TIMEOUT)
         .request_timeout(Some(REQUEST_TIMEOUT))
         // One attempt at connecting, and at most one reconnect should the server drop us.
         .max_reconnects(1)
-        .ignore_discovered_servers()
-        .require_tls(true)
-        .add_root_certificates(ca.to_path_buf());
-    if let Some(client) = client_cert {
-        options = options.add_client_certificate(client.cert.clone(), client.key.clone());
-    }
+        .ignore_discovered_servers();
+    let tls = nats::ClientTls {
+        ca: Some(ca.to_path_buf()),
+        client: client_cert.map(|c| (c.cert.clone(), c.key.clone())),
+    };
+    let options = nats::tls_options(options, Some(&tls));
     let url = format!("tls://127.0.0.1:{}", target.port);
     let client = match tokio::time::timeout(CONNECT_TIMEOUT * 2, options.connect(url)).await {
         Err(_) => {
