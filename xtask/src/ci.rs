@@ -83,8 +83,8 @@ fn steps() -> Vec<Step> {
                 "warnings",
             ],
         ),
-        // The docs test also runs in `test`; alone first, it fails fast on a stale doc.
-        cargo("docs", &["test", "-p", "xtask", "--test", "docs"]),
+        // The docs check (its tests also run in `test`); first, it fails fast on a stale doc.
+        xtask("docs", &["check-docs"]),
         cargo("test", &["test", "--workspace", "--no-fail-fast"]),
         // The router-bin suites again, against one external TLS nats-server. One retry for
         // timing on a loaded 2-core machine; a retried suite shows as `flaky` in heavy's
