@@ -14,7 +14,6 @@
 //! passed (warnings included), 1 otherwise. `--skip heavy|validate-tls|perf-gate` leaves a
 //! run out (`cargo xtask ci` runs heavy and the gate as steps of their own).
 
-mod child;
 mod invariants;
 mod manifest;
 mod report;
@@ -145,7 +144,8 @@ fn run_check(name: &str, args: &[&str]) -> Check {
 /// [`run_check`], with an exit code that makes the check a warning instead of a failure.
 fn run_check_warning_on(name: &str, args: &[&str], warning_code: Option<i32>) -> Check {
     let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    match child::xtask(&args) {
+    println!("==> freeze-check: cargo xtask {}", args.join(" "));
+    match crate::child::xtask_echoed(&args) {
         Ok(ran) => {
             let detail = format!(
                 "{} ({:.0} s)",

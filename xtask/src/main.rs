@@ -6,6 +6,7 @@
 
 mod bench_cmd;
 mod certs_cmd;
+mod child;
 mod ci;
 mod cluster_cmd;
 mod docs_check;
