@@ -12,7 +12,6 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use bench::report::{Candidate, Status};
 use nats_harness::{NatsServer, RouterOptions, RouterProcess, ServerOptions};
-use xshell::Shell;
 
 use crate::{paths, perf_gate};
 
@@ -124,20 +123,16 @@ pub fn bench(args: &Args) -> anyhow::Result<(PathBuf, Candidate)> {
 /// `cargo build --release` of the router and router-bench; returns the binaries' folder.
 pub fn build_release() -> anyhow::Result<PathBuf> {
     eprintln!("bench: building release binaries (router, router-bench)...");
-    let sh = Shell::new()?;
-    sh.change_dir(paths::project_root());
-    crate::ci::cargo_command(&sh)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "router-bin",
-            "-p",
-            "bench",
-        ])
-        .run()
-        .context("release build failed")?;
+    crate::child::run(crate::child::cargo_command().args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "router-bin",
+        "-p",
+        "bench",
+    ]))
+    .context("release build failed")?;
     Ok(paths::target_dir().join("release"))
 }
 

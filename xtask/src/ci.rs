@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use xshell::Shell;
 
-use crate::paths;
+use crate::child;
 
 /// Arguments of `cargo xtask ci`.
 #[derive(Debug, clap::Args)]
@@ -83,8 +82,8 @@ fn steps() -> Vec<Step> {
                 "warnings",
             ],
         ),
-        // The docs test also runs in `test`; alone first, it fails fast on a stale doc.
-        cargo("docs", &["test", "-p", "xtask", "--test", "docs"]),
+        // The docs check (its tests also run in `test`); first, it fails fast on a stale doc.
+        xtask("docs", &["check-docs"]),
         cargo("test", &["test", "--workspace", "--no-fail-fast"]),
         // The router-bin suites again, against one external TLS nats-server. One retry for
         // timing on a loaded 2-core machine; a retried suite shows as `flaky` in heavy's
@@ -127,8 +126,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let sh = Shell::new().context("could not set up the shell")?;
-    sh.change_dir(paths::project_root());
     let mut results = Vec::with_capacity(steps.len());
     let mut failed = false;
     for step in &steps {
@@ -138,7 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         eprintln!("==> ci step {}: {}", step.name, describe(step));
         let started = Instant::now();
-        let outcome = match run_step(&sh, step) {
+        let outcome = match run_step(step) {
             Ok(None) => Outcome::Passed(started.elapsed()),
             Ok(Some(warning)) => Outcome::Warning(started.elapsed(), warning),
             Err(e) => {
@@ -158,18 +155,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs a step: `Ok(None)` passed, `Ok(Some(why))` a warning, `Err` failed.
-fn run_step(sh: &Shell, step: &Step) -> anyhow::Result<Option<String>> {
-    let cmd = match step.action {
-        Action::Cargo(args) => cargo_command(sh).args(args),
-        Action::Xtask(args) => without_package_env(sh.cmd(self_exe()?).args(args)),
+fn run_step(step: &Step) -> anyhow::Result<Option<String>> {
+    match step.action {
+        Action::Cargo(args) => child::run(child::cargo_command().args(args))?,
+        Action::Xtask(args) => child::run(child::xtask_command()?.args(args))?,
         Action::XtaskJudging(args) => {
-            let mut command = std::process::Command::new(self_exe()?);
-            for var in package_env_vars() {
-                command.env_remove(var);
-            }
-            let status = command
+            let status = child::xtask_command()?
                 .args(args)
-                .current_dir(paths::project_root())
                 .status()
                 .context("could not run xtask")?;
             return match status.code() {
@@ -180,65 +172,8 @@ fn run_step(sh: &Shell, step: &Step) -> anyhow::Result<Option<String>> {
                 _ => bail!("cargo xtask {} failed: {status}", args.join(" ")),
             };
         }
-    };
-    cmd.run()?;
+    }
     Ok(None)
-}
-
-/// The cargo that runs xtask (`$CARGO`, else `cargo`), without the package's variables (see
-/// [`package_env_vars`]).
-pub fn cargo_command(sh: &Shell) -> xshell::Cmd<'_> {
-    without_package_env(sh.cmd(cargo_program()))
-}
-
-/// The cargo that runs xtask: `$CARGO`, else `cargo` from `PATH`.
-pub fn cargo_program() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
-}
-
-fn without_package_env(mut cmd: xshell::Cmd<'_>) -> xshell::Cmd<'_> {
-    for var in package_env_vars() {
-        cmd = cmd.env_remove(var);
-    }
-    cmd
-}
-
-/// This xtask executable, to run it again as a child. On Linux `/proc/self/exe`, which keeps
-/// working when cargo replaces `target/debug/xtask` meanwhile (`cargo test --workspace`
-/// rebuilds it with the workspace's features while `ci` runs).
-pub fn self_exe() -> anyhow::Result<std::path::PathBuf> {
-    let proc_exe = std::path::Path::new("/proc/self/exe");
-    if proc_exe.exists() {
-        return Ok(proc_exe.to_path_buf());
-    }
-    std::env::current_exe().context("could not find the xtask executable; run `cargo xtask` again")
-}
-
-/// The variables `cargo run` (and `cargo test`) set for the package being run —
-/// `CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, `CARGO_BIN_EXE_*`, ... — found in this process's
-/// environment. A cargo started from xtask must not inherit them: build scripts that watch
-/// one (ring's watches `CARGO_MANIFEST_DIR`) would see it change and rebuild half the
-/// dependency tree on every switch between `cargo xtask` and a plain cargo command.
-pub fn package_env_vars() -> Vec<std::ffi::OsString> {
-    const EXACT: &[&str] = &[
-        "CARGO_MANIFEST_DIR",
-        "CARGO_MANIFEST_PATH",
-        "CARGO_MANIFEST_LINKS",
-        "CARGO_CRATE_NAME",
-        "CARGO_BIN_NAME",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_RUSTC_CURRENT_DIR",
-        "CARGO_TARGET_TMPDIR",
-    ];
-    const PREFIXES: &[&str] = &["CARGO_PKG_", "CARGO_BIN_EXE_"];
-    std::env::vars_os()
-        .map(|(key, _)| key)
-        .filter(|key| {
-            key.to_str().is_some_and(|key| {
-                EXACT.contains(&key) || PREFIXES.iter().any(|p| key.starts_with(p))
-            })
-        })
-        .collect()
 }
 
 fn describe(step: &Step) -> String {

@@ -70,7 +70,7 @@ pub fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         let running = record
             .nodes
             .iter()
-            .filter(|n| nats_harness::cluster::is_nats_server(n.pid))
+            .filter(|n| nats_harness::process::is_nats_server(n.pid))
             .count();
         if running == record.nodes.len() {
             println!("cluster already running: {}", record.urls);
@@ -177,7 +177,7 @@ pub fn status(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let mut healthy = 0;
     let mut running = 0;
     for node in &record.nodes {
-        if !nats_harness::cluster::is_nats_server(node.pid) {
+        if !nats_harness::process::is_nats_server(node.pid) {
             println!("  {}  not running (pid {})", node.name, node.pid);
             continue;
         }

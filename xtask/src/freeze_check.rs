@@ -1,8 +1,9 @@
 //! `cargo xtask freeze-check`: is the CP1 freeze intact?
 //!
 //! 1. Every artifact listed in `docs/CP1_FREEZE.md` (table `## Artifacts`) exists: files
-//!    and folders on disk, `cargo xtask …` commands parse (`--help` exits 0); and the
-//!    manifest still lists every artifact of [`manifest::REQUIRED`].
+//!    and folders on disk, `cargo xtask …` commands parse (with `--help` appended, as
+//!    `check-docs` parses them); and the manifest still lists every artifact of
+//!    [`manifest::REQUIRED`].
 //! 2. The invariants readable from files: client certificates required by
 //!    `config/nats_tls.conf`, the frozen CP1 baseline and gate policy, the blocking gate job.
 //! 3. `cargo xtask heavy`, `cargo xtask validate-tls`, then `cargo xtask perf-gate`, which
@@ -13,13 +14,12 @@
 //! passed (warnings included), 1 otherwise. `--skip heavy|validate-tls|perf-gate` leaves a
 //! run out (`cargo xtask ci` runs heavy and the gate as steps of their own).
 
-mod child;
 mod invariants;
 mod manifest;
 mod report;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
 use anyhow::bail;
 
@@ -129,30 +129,10 @@ fn artifact_check(root: &Path, artifact: &Artifact) -> Check {
             Ok(meta) => Check::ok(name, format!("file, {} bytes", meta.len())),
             Err(_) => Check::failed(name, "missing: restore it from git or fix the manifest"),
         },
-        Artifact::Command(args) => match parses(args) {
+        Artifact::Command(args) => match crate::docs_check::parses(args) {
             Ok(()) => Check::ok(name, "command parses (--help)"),
-            Err(why) => Check::failed(name, why),
+            Err(why) => Check::failed(name, format!("does not parse: {why}")),
         },
-    }
-}
-
-/// `xtask <args> --help` exits 0: the subcommand and its options exist.
-fn parses(args: &[String]) -> Result<(), String> {
-    let me = crate::ci::self_exe().map_err(|e| format!("{e:#}"))?;
-    let output = Command::new(me)
-        .args(args)
-        .arg("--help")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run xtask: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        Err(format!(
-            "does not parse: {}",
-            stderr.lines().next().unwrap_or("no message")
-        ))
     }
 }
 
@@ -164,7 +144,8 @@ fn run_check(name: &str, args: &[&str]) -> Check {
 /// [`run_check`], with an exit code that makes the check a warning instead of a failure.
 fn run_check_warning_on(name: &str, args: &[&str], warning_code: Option<i32>) -> Check {
     let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    match child::xtask(&args) {
+    println!("==> freeze-check: cargo xtask {}", args.join(" "));
+    match crate::child::xtask_echoed(&args) {
         Ok(ran) => {
             let detail = format!(
                 "{} ({:.0} s)",
@@ -207,4 +188,21 @@ fn perf_check(args: &Args) -> Check {
         &gate,
         Some(crate::perf_gate::GateExit::TooNoisy as i32),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listed_command_must_parse() {
+        let root = paths::project_root();
+        let good = artifact_check(&root, &Artifact::Command(vec!["heavy".into()]));
+        assert_eq!(good.passed, Some(true), "{good:?}");
+        let renamed = artifact_check(&root, &Artifact::Command(vec!["heavy-renamed".into()]));
+        assert_eq!(renamed.passed, Some(false), "{renamed:?}");
+        assert!(renamed.detail.contains("does not parse"), "{renamed:?}");
+        let missing = artifact_check(&root, &Artifact::Path("docs/NO_SUCH.md".into()));
+        assert_eq!(missing.passed, Some(false), "{missing:?}");
+    }
 }

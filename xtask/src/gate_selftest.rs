@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use xshell::Shell;
 
 use crate::perf_gate::{self, GateExit};
 use crate::{bench_cmd, paths};
@@ -91,20 +90,16 @@ fn describe(exit: GateExit) -> &'static str {
 /// Builds the router with the `canary` feature and keeps it as `router-canary`.
 fn build_canary() -> anyhow::Result<PathBuf> {
     eprintln!("gate-selftest: building the canary router (--features canary)...");
-    let sh = Shell::new()?;
-    sh.change_dir(paths::project_root());
-    crate::ci::cargo_command(&sh)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "router-bin",
-            "--features",
-            "canary",
-        ])
-        .run()
-        .context("building the canary router failed")?;
+    crate::child::run(crate::child::cargo_command().args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "router-bin",
+        "--features",
+        "canary",
+    ]))
+    .context("building the canary router failed")?;
     let release = paths::target_dir().join("release");
     let canary = release.join("router-canary");
     std::fs::copy(release.join("router"), &canary)

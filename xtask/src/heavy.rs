@@ -22,7 +22,6 @@
 
 mod cargo_run;
 mod interrupt;
-mod process;
 mod suites;
 mod summary;
 
@@ -32,7 +31,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use nats_harness::NatsServer;
+use nats_harness::{process, NatsServer};
 
 use crate::paths::{self, ArtifactsArg};
 use cargo_run::Log;
@@ -295,7 +294,7 @@ fn stop_server(server: &mut NatsServer, log: &mut Log) -> anyhow::Result<()> {
         .stop()
         .context("could not stop nats-server; kill it by its pid (printed above)")?;
     interrupt::set_server(None);
-    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+    if let Some(pid) = pid {
         if process::is_alive(pid) {
             anyhow::bail!("nats-server (pid {pid}) is still running after the stop; kill it");
         }

@@ -5,7 +5,6 @@
 //! config), `nats_<timestamp>.log` (server output), `certs/` (with `--tls`).
 
 mod holder;
-mod process;
 mod start;
 mod state;
 mod status;

@@ -19,6 +19,7 @@ use anyhow::{bail, Context};
 use futures::StreamExt;
 
 use router_bin::buckets;
+use router_bin::nats::{self, ClientTls};
 
 use crate::paths::{self, ArtifactsArg};
 
@@ -331,25 +332,17 @@ pub fn resolve(connection: &Connection) -> anyhow::Result<Target> {
     Ok(Target { url, tls })
 }
 
-/// Connects to `target` (any of its URLs).
+/// Connects to `target` (any of its URLs), with TLS set up as the router does it.
 pub async fn connect(target: &Target) -> anyhow::Result<async_nats::Client> {
-    let mut options = async_nats::ConnectOptions::new()
+    let options = async_nats::ConnectOptions::new()
         .name("beamline-xtask")
         .connection_timeout(CONNECT_TIMEOUT);
-    if let Some((ca, cert, key)) = &target.tls {
-        options = options
-            .add_root_certificates(ca.clone())
-            .add_client_certificate(cert.clone(), key.clone())
-            .require_tls(true);
-    }
-    let servers: Vec<async_nats::ServerAddr> = target
-        .url
-        .split(',')
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .map(|u| u.parse().with_context(|| format!("invalid NATS URL {u:?}")))
-        .collect::<anyhow::Result<_>>()?;
-    options
+    let tls = target.tls.as_ref().map(|(ca, cert, key)| ClientTls {
+        ca: Some(ca.clone()),
+        client: Some((cert.clone(), key.clone())),
+    });
+    let servers = nats::server_addrs(&target.url)?;
+    nats::tls_options(options, tls.as_ref())
         .connect(servers)
         .await
         .with_context(|| format!("cannot connect to NATS at {}", target.url))

@@ -26,14 +26,12 @@
 
 mod cases;
 mod lab;
-mod plain;
 mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use xshell::Shell;
 
 use crate::paths::{self, ArtifactsArg};
 
@@ -100,15 +98,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// `cargo build -p router-bin` (debug), then the path of `router`.
 fn build_router() -> anyhow::Result<PathBuf> {
-    let root = paths::project_root();
-    let sh = Shell::new().context("could not set up the shell")?;
-    sh.change_dir(&root);
     println!("validate-tls: building the router (cargo build -p router-bin)...");
-    crate::ci::cargo_command(&sh)
-        .args(["build", "--quiet", "-p", "router-bin"])
-        .quiet()
-        .run()
-        .context("could not build the router")?;
+    crate::child::run_quiet(crate::child::cargo_command().args([
+        "build",
+        "--quiet",
+        "-p",
+        "router-bin",
+    ]))
+    .context("could not build the router")?;
     let binary = paths::target_dir().join("debug").join("router");
     if !binary.is_file() {
         anyhow::bail!("the build finished but {} does not exist", binary.display());

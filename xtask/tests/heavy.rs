@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::port_is_free;
+use nats_harness::process::{self, descendants, is_alive, Signal};
 
 /// The server line heavy prints: `heavy: nats-server pid N on tls://127.0.0.1:P (monitor port M), …`.
 #[derive(Debug, Clone, Copy)]
@@ -33,58 +34,13 @@ fn parse_server(output: &str) -> Option<Server> {
     })
 }
 
-/// True when `pid` exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X")
-    })
-}
-
-/// pid and command name of every descendant of `root`.
-fn descendants(root: u32) -> Vec<(u32, String)> {
-    let mut parents = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if let Some(ppid) = ppid {
-            parents.push((pid, ppid, name.trim().to_owned()));
-        }
-    }
-    let mut found: Vec<(u32, String)> = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
-        for (pid, ppid, name) in &parents {
-            if *ppid == parent && !found.iter().any(|(p, _)| p == pid) {
-                found.push((*pid, name.clone()));
-                frontier.push(*pid);
-            }
-        }
-    }
-    found
-}
-
 fn assert_server_gone(server: Server, output: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while alive(server.pid) && Instant::now() < deadline {
+    while is_alive(server.pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
-        !alive(server.pid),
+        !is_alive(server.pid),
         "nats-server {} still runs:\n{output}",
         server.pid
     );
@@ -222,10 +178,7 @@ fn ctrl_c_in_a_suite_stops_the_tests_and_the_server() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     };
     let server = server.expect("server line seen");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(xtask_pid)?),
-        nix::sys::signal::Signal::SIGINT,
-    )?;
+    process::signal(xtask_pid, Signal::SIGINT)?;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
@@ -254,10 +207,11 @@ fn ctrl_c_in_a_suite_stops_the_tests_and_the_server() -> anyhow::Result<()> {
     );
     assert_server_gone(server, &output);
     let deadline = Instant::now() + Duration::from_secs(5);
-    let mut left: Vec<&(u32, String)> = in_flight.iter().filter(|(pid, _)| alive(*pid)).collect();
+    let mut left: Vec<&(u32, String)> =
+        in_flight.iter().filter(|(pid, _)| is_alive(*pid)).collect();
     while !left.is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
-        left.retain(|(pid, _)| alive(*pid));
+        left.retain(|(pid, _)| is_alive(*pid));
     }
     assert!(
         left.is_empty(),

@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::{port_is_free, Sandbox};
 use nats_harness::monitor;
 use nats_harness::probe::{self, ClientTls};
+use nats_harness::process::{self, Signal};
 
 #[test]
 fn start_twice_status_stop_and_ports_freed() -> anyhow::Result<()> {
@@ -172,11 +173,10 @@ fn tls_start_uses_the_generated_certificates_and_requires_client_certs() -> anyh
 fn unhealthy_server_gives_status_2() -> anyhow::Result<()> {
     let sandbox = Sandbox::new()?;
     assert_eq!(sandbox.start(&[])?.code, 0);
-    let pid: i32 = fs::read_to_string(sandbox.pid_file())?.trim().parse()?;
-    let pid = nix::unistd::Pid::from_raw(pid);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP)?;
+    let pid: u32 = fs::read_to_string(sandbox.pid_file())?.trim().parse()?;
+    process::signal(pid, Signal::SIGSTOP)?;
     let status = sandbox.status();
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT)?;
+    process::signal(pid, Signal::SIGCONT)?;
     let status = status?;
     assert_eq!(status.code, 2, "{}", status.all());
     assert!(status.stdout.contains("UNHEALTHY"), "{}", status.stdout);

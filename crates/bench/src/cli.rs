@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use router_bin::nats::ClientTls;
 
 use crate::duration::parse_duration;
 use crate::process::ProcessProbe;
@@ -151,22 +152,13 @@ pub enum Load {
     },
 }
 
-/// TLS files, already checked to exist.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TlsPaths {
-    /// CA certificate.
-    pub ca: PathBuf,
-    /// Client certificate and key, for mutual TLS.
-    pub client: Option<(PathBuf, PathBuf)>,
-}
-
 /// Validated settings of a run.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// NATS URL.
     pub nats_url: String,
-    /// TLS files, when TLS is on.
-    pub tls: Option<TlsPaths>,
+    /// TLS files, already checked to exist, when TLS is on (the CA is always given).
+    pub tls: Option<ClientTls>,
     /// Router decide subject.
     pub router_subject: String,
     /// Echo responder's decide subject, when one is measured.
@@ -261,8 +253,8 @@ impl Plan {
                     }
                     _ => None,
                 };
-                Some(TlsPaths {
-                    ca: ca.clone(),
+                Some(ClientTls {
+                    ca: Some(ca.clone()),
                     client,
                 })
             }

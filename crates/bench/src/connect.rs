@@ -1,30 +1,24 @@
-//! NATS connections made the way the router makes them (TLS with one CA file and a client
-//! certificate; never `tls_client_config`, which loads the platform store on every connect).
+//! NATS connections made the way the router makes them (TLS through
+//! [`router_bin::nats::tls_options`]: one CA file and a client certificate).
 
 use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::{Client, ConnectOptions};
 
-use crate::cli::{Plan, TlsPaths};
+use crate::cli::Plan;
 
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connection options for `plan`, named `name` in the server's connection list.
 pub fn options(plan: &Plan, name: &str) -> ConnectOptions {
-    let mut options = ConnectOptions::new()
+    let options = ConnectOptions::new()
         .name(name)
         .connection_timeout(CONNECT_TIMEOUT)
         .request_timeout(Some(plan.request_timeout))
         .ignore_discovered_servers();
-    if let Some(TlsPaths { ca, client }) = &plan.tls {
-        options = options.add_root_certificates(ca.clone()).require_tls(true);
-        if let Some((cert, key)) = client {
-            options = options.add_client_certificate(cert.clone(), key.clone());
-        }
-    }
-    options
+    router_bin::nats::tls_options(options, plan.tls.as_ref())
 }
 
 /// Opens one connection; the error names the URL and what to check.

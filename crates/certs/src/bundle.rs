@@ -33,22 +33,25 @@ pub const DEFAULT_RENEW_BEFORE_DAYS: u32 = 30;
 /// Default validity of newly generated certificates.
 pub const DEFAULT_DAYS: u32 = 365;
 
-/// The six file paths of a certificate set.
+/// The six file paths of a certificate set: a CA, a server and a client certificate, each
+/// with its key. [`BundlePaths::new`] gives the standard names in one directory; a set put
+/// together otherwise (another server certificate from the same CA, files named by the
+/// environment) may point elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundlePaths {
-    /// The directory holding them.
+    /// The directory holding them (where further certificates of the set are written).
     pub dir: PathBuf,
-    /// `ca-cert.pem`.
+    /// CA certificate (`ca-cert.pem`).
     pub ca_cert: PathBuf,
-    /// `ca-key.pem`.
+    /// CA private key (`ca-key.pem`), to issue further certificates from the same CA.
     pub ca_key: PathBuf,
-    /// `server-cert.pem`.
+    /// Server certificate (`server-cert.pem`).
     pub server_cert: PathBuf,
-    /// `server-key.pem`.
+    /// Server private key (`server-key.pem`).
     pub server_key: PathBuf,
-    /// `client-cert.pem`.
+    /// Client certificate (`client-cert.pem`: CN `router-client`, EKU clientAuth).
     pub client_cert: PathBuf,
-    /// `client-key.pem`.
+    /// Client private key (`client-key.pem`).
     pub client_key: PathBuf,
 }
 
@@ -64,6 +67,12 @@ impl BundlePaths {
             client_cert: dir.join(CLIENT_CERT),
             client_key: dir.join(CLIENT_KEY),
         }
+    }
+
+    /// Loads the set's CA (certificate and key), to issue more certificates (e.g. negative
+    /// ones) from it. This does not judge the CA; see [`crate::inspect::check_ca`].
+    pub fn authority(&self) -> Result<Authority> {
+        Authority::load(&self.ca_cert, &self.ca_key)
     }
 }
 
@@ -227,7 +236,7 @@ fn ensure_ca(
     } else if options.force {
         Verdict::Renew(Renewal::Forced)
     } else {
-        match Authority::load(&paths.ca_cert, &paths.ca_key) {
+        match paths.authority() {
             Ok(ca) => match inspect::check_ca(ca.cert_der(), ca.key(), renew_before, now) {
                 Verdict::Keep { .. } => return Ok((ca, Action::Kept)),
                 renew => renew,

@@ -300,3 +300,24 @@ fn custom_leaf_spec_round_trips() -> TestResult {
     assert!(info.sans.contains("10.0.0.7") && info.sans.contains("node-1.local"));
     Ok(())
 }
+
+#[test]
+fn the_bundle_loads_its_own_ca() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let report = ensure(dir.path(), &EnsureOptions::default())?;
+    let ca = report.paths.authority()?;
+    assert_eq!(ca.cert_der().to_vec(), der(&report.paths.ca_cert)?);
+    let leaf = ca.issue(&LeafSpec::client("extra", Validity::days_from_now(1)?))?;
+    let (cert, key) = (
+        dir.path().join("extra.pem"),
+        dir.path().join("extra-key.pem"),
+    );
+    leaf.write(&cert, &key)?;
+    assert!(inspect::is_signed_by(
+        &der(&cert)?,
+        &der(&report.paths.ca_cert)?
+    )?);
+    let missing = BundlePaths::new(&dir.path().join("missing")).authority();
+    assert!(missing.is_err());
+    Ok(())
+}

@@ -20,12 +20,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
 use crate::config::{self, ConfigValues, ServerTls};
+use crate::process::{self, is_nats_server, Signal};
 use crate::server::{TlsFiles, STOP_TIMEOUT};
 use crate::{locate, logs, monitor};
 
@@ -118,7 +117,7 @@ impl ClusterRecord {
             .filter(|n| is_nats_server(n.pid))
             .collect();
         for node in &running {
-            signal(node.pid, Signal::SIGTERM);
+            let _ = process::signal(node.pid, Signal::SIGTERM);
         }
         let deadline = Instant::now() + STOP_TIMEOUT;
         for node in &running {
@@ -126,7 +125,7 @@ impl ClusterRecord {
                 std::thread::sleep(Duration::from_millis(50));
             }
             if is_nats_server(node.pid) {
-                signal(node.pid, Signal::SIGKILL);
+                let _ = process::signal(node.pid, Signal::SIGKILL);
             }
         }
         for node in &running {
@@ -139,32 +138,6 @@ impl ClusterRecord {
             }
         }
         Ok(running.iter().map(|n| n.name.clone()).collect())
-    }
-}
-
-/// True when `pid` is alive and runs nats-server (guards against pid reuse).
-pub fn is_nats_server(pid: u32) -> bool {
-    if pid == 0 {
-        return false;
-    }
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let alive = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .is_some_and(|state| state != "Z" && state != "X");
-    alive
-        && fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
-            cmd.split(|b| *b == 0)
-                .next()
-                .is_some_and(|argv0| String::from_utf8_lossy(argv0).ends_with("nats-server"))
-        })
-}
-
-fn signal(pid: u32, signal: Signal) {
-    if let Ok(raw) = i32::try_from(pid) {
-        let _ = kill(Pid::from_raw(raw), signal);
     }
 }
 
@@ -374,7 +347,7 @@ impl NatsCluster {
             return Ok(());
         };
         node.record.pid = 0;
-        signal(child.id(), Signal::SIGTERM);
+        let _ = process::signal(child.id(), Signal::SIGTERM);
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Instant::now() < deadline {
             if matches!(child.try_wait(), Ok(Some(_))) {
@@ -600,8 +573,10 @@ fn node_certificates(dir: &Path) -> anyhow::Result<TlsFiles> {
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let report = certs::ensure(&dir, &certs::EnsureOptions::default())
         .with_context(|| format!("could not prepare certificates in {}", dir.display()))?;
-    let mut files = TlsFiles::from_bundle(&report.paths);
-    let authority = files.authority()?;
+    let mut files = report.paths;
+    let authority = files
+        .authority()
+        .with_context(|| format!("could not load the CA from {}", dir.display()))?;
     let validity = certs::Validity::days_from_now(certs::DEFAULT_DAYS)?;
     let node_cert = dir.join(NODE_CERT);
     let node_key = dir.join(NODE_KEY);

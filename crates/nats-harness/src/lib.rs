@@ -23,6 +23,7 @@ pub mod logs;
 pub mod monitor;
 pub mod ports;
 pub mod probe;
+pub mod process;
 mod router;
 mod server;
 pub mod version;

@@ -23,6 +23,16 @@ pub struct ClientTls {
     pub server_name: Option<String>,
 }
 
+/// Client-side TLS settings that verify the server against the bundle's CA and present its
+/// client certificate.
+pub fn client_tls(files: &crate::TlsFiles) -> ClientTls {
+    ClientTls {
+        ca_cert: files.ca_cert.clone(),
+        client: Some((files.client_cert.clone(), files.client_key.clone())),
+        server_name: None,
+    }
+}
+
 /// What the server said in its `INFO`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerInfo {
@@ -165,19 +175,4 @@ fn client_config(tls: &ClientTls) -> anyhow::Result<Arc<rustls::ClientConfig>> {
         None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
-}
-
-/// The error and its causes, without repeating a cause already contained in the text.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -158,9 +158,8 @@ impl RouterProcess {
     }
 
     /// Sends a signal to the process.
-    pub fn signal(&self, signal: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, signal);
+    pub fn signal(&self, signal: crate::process::Signal) {
+        let _ = crate::process::signal(self.child.id(), signal);
     }
 
     /// Waits up to `timeout` for the process to exit.
@@ -177,7 +176,7 @@ impl RouterProcess {
 
     /// SIGTERM, then SIGKILL after `grace`.
     pub fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
-        self.signal(nix::sys::signal::Signal::SIGTERM);
+        self.signal(crate::process::Signal::SIGTERM);
         if let Some(status) = self.wait_exit(grace) {
             return Some(status);
         }

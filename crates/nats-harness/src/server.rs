@@ -7,8 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use tempfile::TempDir;
 
 use crate::config::{self, ConfigValues, ServerTls};
@@ -16,7 +14,8 @@ use crate::locate;
 use crate::logs;
 use crate::monitor;
 use crate::ports::{self, Ports};
-use crate::probe::{self, ClientTls, ServerInfo};
+use crate::probe::{self, ServerInfo};
+use crate::process::{self, Signal};
 
 /// How long to wait for the ports file and then for `/healthz`.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,54 +51,11 @@ impl Default for ServerOptions {
     }
 }
 
-/// Certificate and key files of a TLS server and its client (all in `dir`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// Directory holding the files (mint negative certificates here).
-    pub dir: PathBuf,
-    /// CA certificate.
-    pub ca_cert: PathBuf,
-    /// CA private key (to issue further certificates from the same CA).
-    pub ca_key: PathBuf,
-    /// Server certificate.
-    pub server_cert: PathBuf,
-    /// Server private key.
-    pub server_key: PathBuf,
-    /// Client certificate (CN `router-client`, EKU clientAuth).
-    pub client_cert: PathBuf,
-    /// Client private key.
-    pub client_key: PathBuf,
-}
-
-impl TlsFiles {
-    /// The standard file names of a certs bundle.
-    pub fn from_bundle(paths: &certs::BundlePaths) -> Self {
-        Self {
-            dir: paths.dir.clone(),
-            ca_cert: paths.ca_cert.clone(),
-            ca_key: paths.ca_key.clone(),
-            server_cert: paths.server_cert.clone(),
-            server_key: paths.server_key.clone(),
-            client_cert: paths.client_cert.clone(),
-            client_key: paths.client_key.clone(),
-        }
-    }
-
-    /// Loads the CA, to issue more certificates (e.g. negative ones) from it.
-    pub fn authority(&self) -> anyhow::Result<certs::Authority> {
-        certs::Authority::load(&self.ca_cert, &self.ca_key)
-            .with_context(|| format!("could not load the CA from {}", self.dir.display()))
-    }
-
-    /// Client-side TLS settings presenting the standard client certificate.
-    pub fn client_tls(&self) -> ClientTls {
-        ClientTls {
-            ca_cert: self.ca_cert.clone(),
-            client: Some((self.client_cert.clone(), self.client_key.clone())),
-            server_name: None,
-        }
-    }
-}
+/// Certificate and key files of a TLS server and its client: the certs crate's bundle,
+/// [`certs::BundlePaths`] (CA, server and client certificate with their keys, in `dir`).
+/// [`certs::BundlePaths::authority`] loads its CA; [`probe::client_tls`] makes the client
+/// side of a probe from it.
+pub type TlsFiles = certs::BundlePaths;
 
 /// A running nats-server: either one this handle started (stopped on drop) or an external
 /// one named by `NATS_URL` (left alone).
@@ -154,7 +110,7 @@ impl NatsServer {
         let tls = if options.tls {
             let report = certs::ensure(&root.join("certs"), &certs::EnsureOptions::default())
                 .context("could not generate TLS certificates for nats-server")?;
-            Some(TlsFiles::from_bundle(&report.paths))
+            Some(report.paths)
         } else {
             None
         };
@@ -337,7 +293,7 @@ impl NatsServer {
     /// Completes a NATS handshake (over mutual TLS with the client certificate when the
     /// server has TLS) and returns the server's INFO.
     pub fn ping(&self) -> anyhow::Result<ServerInfo> {
-        let tls = self.tls.as_ref().map(TlsFiles::client_tls);
+        let tls = self.tls.as_ref().map(probe::client_tls);
         probe::ping("127.0.0.1", self.port, tls.as_ref(), Duration::from_secs(5))
     }
 
@@ -465,8 +421,8 @@ impl Owned {
         if child.try_wait().ok().flatten().is_some() {
             return Ok(());
         }
-        let pid = i32::try_from(child.id()).context("pid out of range")?;
-        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        let pid = child.id();
+        let _ = process::signal(pid, Signal::SIGTERM);
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Instant::now() < deadline {
             if child.try_wait().ok().flatten().is_some() {

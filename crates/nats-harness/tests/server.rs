@@ -78,7 +78,7 @@ fn tls_server_requires_a_client_certificate_from_its_ca() -> anyhow::Result<()> 
     // TLS without a client certificate.
     let anonymous = ClientTls {
         client: None,
-        ..tls.client_tls()
+        ..probe::client_tls(tls)
     };
     assert_refused(
         probe::ping("127.0.0.1", server.port(), Some(&anonymous), TIMEOUT),
@@ -93,7 +93,7 @@ fn tls_server_requires_a_client_certificate_from_its_ca() -> anyhow::Result<()> 
             negative.other_client_cert.clone(),
             negative.other_client_key.clone(),
         )),
-        ..tls.client_tls()
+        ..probe::client_tls(tls)
     };
     assert_refused(
         probe::ping("127.0.0.1", server.port(), Some(&other_client), TIMEOUT),
@@ -104,7 +104,7 @@ fn tls_server_requires_a_client_certificate_from_its_ca() -> anyhow::Result<()> 
             negative.expired_client_cert.clone(),
             negative.expired_client_key.clone(),
         )),
-        ..tls.client_tls()
+        ..probe::client_tls(tls)
     };
     assert_refused(
         probe::ping("127.0.0.1", server.port(), Some(&expired), TIMEOUT),
@@ -114,7 +114,7 @@ fn tls_server_requires_a_client_certificate_from_its_ca() -> anyhow::Result<()> 
     // The client refuses the server when verifying it against another CA or another name.
     let wrong_ca = ClientTls {
         ca_cert: negative.other_ca_cert.clone(),
-        ..tls.client_tls()
+        ..probe::client_tls(tls)
     };
     assert_refused(
         probe::ping("127.0.0.1", server.port(), Some(&wrong_ca), TIMEOUT),
@@ -122,7 +122,7 @@ fn tls_server_requires_a_client_certificate_from_its_ca() -> anyhow::Result<()> 
     );
     let wrong_name = ClientTls {
         server_name: Some("wrong.example".to_owned()),
-        ..tls.client_tls()
+        ..probe::client_tls(tls)
     };
     assert_refused(
         probe::ping("127.0.0.1", server.port(), Some(&wrong_name), TIMEOUT),

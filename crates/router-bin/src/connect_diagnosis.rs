@@ -135,8 +135,9 @@ impl ConnectDiagnosis {
     }
 }
 
-/// The error and its causes, each once: async-nats repeats its source in its own message.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+/// The error and its causes, each once, joined by `: `: async-nats repeats its source in
+/// its own message, so a cause already contained in the text is not added again.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

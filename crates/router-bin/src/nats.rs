@@ -1,6 +1,10 @@
 //! The NATS connection: TLS with a client certificate, reconnect forever with backoff, and
 //! connection events turned into log lines, a readiness flag and metrics.
+//!
+//! [`ClientTls`] and [`tls_options`] are the one way this workspace sets up TLS for
+//! async-nats: the router, router-bench and the xtask commands all connect through them.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,14 +86,47 @@ pub async fn flush_before_stop(client: &Client, what: &str) {
 
 /// The connection's name (`<name>-<role>`) and TLS settings: root CA, client certificate.
 pub fn base_options(config: &NatsConfig, role: &str) -> ConnectOptions {
-    let mut options = ConnectOptions::new().name(format!("{}-{role}", config.name));
-    if let Some(ca) = &config.ca {
-        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    let options = ConnectOptions::new().name(format!("{}-{role}", config.name));
+    tls_options(options, ClientTls::from_config(config).as_ref())
+}
+
+/// The TLS files of a NATS client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    /// CA certificate (PEM) that signed the server's certificate, the only root the server
+    /// is verified against; `None` leaves async-nats's default roots (the router allows a
+    /// client certificate without `nats.ca`).
+    pub ca: Option<PathBuf>,
+    /// Client certificate and its private key (PEM), presented for mutual TLS.
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+impl ClientTls {
+    /// The TLS files of the router's configuration (`nats.ca`, `nats.cert`, `nats.key`);
+    /// `None` when it has neither a CA nor a client certificate with its key.
+    pub fn from_config(config: &NatsConfig) -> Option<Self> {
+        let client = config.cert.clone().zip(config.key.clone());
+        (config.ca.is_some() || client.is_some()).then(|| ClientTls {
+            ca: config.ca.clone(),
+            client,
+        })
     }
-    if let (Some(cert), Some(key)) = (&config.cert, &config.key) {
-        options = options
-            .add_client_certificate(cert.clone(), key.clone())
-            .require_tls(true);
+}
+
+/// `options` with TLS required and set up from `tls`: its CA as root certificates, its
+/// client certificate and key; unchanged when `tls` is `None`. The files are read when the
+/// connection is made. Never `tls_client_config`, which loads the platform's certificate
+/// store on every connect.
+pub fn tls_options(options: ConnectOptions, tls: Option<&ClientTls>) -> ConnectOptions {
+    let Some(tls) = tls else {
+        return options;
+    };
+    let mut options = options.require_tls(true);
+    if let Some(ca) = &tls.ca {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &tls.client {
+        options = options.add_client_certificate(cert.clone(), key.clone());
     }
     options
 }
@@ -128,5 +165,41 @@ fn on_event(event: Event, role: &str, metrics: &Metrics, diagnosis: &Arc<Connect
             tracing::error!(%err, "NATS client error");
             diagnosis.on_failure();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_router_config_gives_its_tls_files() {
+        let plain = NatsConfig::default();
+        assert_eq!(ClientTls::from_config(&plain), None);
+        let ca_only = NatsConfig {
+            ca: Some("/c/ca.pem".into()),
+            ..NatsConfig::default()
+        };
+        assert_eq!(
+            ClientTls::from_config(&ca_only),
+            Some(ClientTls {
+                ca: Some("/c/ca.pem".into()),
+                client: None,
+            })
+        );
+        let mutual = NatsConfig {
+            cert: Some("/c/client.pem".into()),
+            key: Some("/c/client-key.pem".into()),
+            ..ca_only
+        };
+        assert_eq!(
+            ClientTls::from_config(&mutual),
+            Some(ClientTls {
+                ca: Some("/c/ca.pem".into()),
+                client: Some(("/c/client.pem".into(), "/c/client-key.pem".into())),
+            })
+        );
+        let client_only = NatsConfig { ca: None, ..mutual };
+        assert!(ClientTls::from_config(&client_only).is_some_and(|tls| tls.ca.is_none()));
     }
 }

@@ -1,9 +1,12 @@
 //! The artifact list of `docs/CP1_FREEZE.md`: the rows of the table under `## Artifacts`,
-//! each naming a file (checked to exist) or a `cargo xtask` command (checked to parse).
+//! each naming a file (checked to exist) or a `cargo xtask` command (checked to parse). Code
+//! spans and commands are read as `check-docs` reads them ([`crate::docs_check`]).
 
 use std::path::Path;
 
 use anyhow::{bail, Context};
+
+use crate::docs_check;
 
 /// The freeze manifest, relative to the project root.
 pub const MANIFEST: &str = "docs/CP1_FREEZE.md";
@@ -79,24 +82,23 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<Artifact>> {
         let Some(first_cell) = line.trim().trim_start_matches('|').split('|').next() else {
             continue;
         };
-        let Some(code) = first_code_span(first_cell) else {
+        let Some((code, _)) = docs_check::code_spans(first_cell).into_iter().next() else {
             continue; // header and separator rows
         };
-        artifacts.push(match code.strip_prefix("cargo xtask ") {
-            Some(args) => Artifact::Command(args.split_whitespace().map(String::from).collect()),
-            None => Artifact::Path(code.to_owned()),
+        let command = if code.starts_with("cargo xtask") {
+            docs_check::xtask_commands(&code).into_iter().next()
+        } else {
+            None
+        };
+        artifacts.push(match command {
+            Some(args) => Artifact::Command(args),
+            None => Artifact::Path(code),
         });
     }
     if artifacts.is_empty() {
         bail!("{MANIFEST} has no artifact rows under `{HEADING}`; each row starts with `path` or `cargo xtask …`");
     }
     Ok(artifacts)
-}
-
-fn first_code_span(cell: &str) -> Option<&str> {
-    let start = cell.find('`')? + 1;
-    let len = cell[start..].find('`')?;
-    Some(&cell[start..start + len])
 }
 
 #[cfg(test)]
@@ -107,12 +109,14 @@ mod tests {
     fn reads_paths_and_commands_from_the_artifacts_table_only() -> anyhow::Result<()> {
         let text = "# Title\n\n| x | y |\n|---|---|\n| `not/this.md` | y |\n\n## Artifacts\n\n\
             | artifact | seed |\n|---|---|\n| `perf/baseline_cp1.json` | same |\n\
-            | `cargo xtask heavy` | heavy_with_nats.sh |\n| no code | - |\n\n## Next\n| `nor/this` | |\n";
+            | `cargo xtask heavy` | heavy_with_nats.sh |\n| no code | - |\n\
+            | `cargo xtask nats-start [--tls]` # a note | x |\n\n## Next\n| `nor/this` | |\n";
         assert_eq!(
             parse(text)?,
             vec![
                 Artifact::Path("perf/baseline_cp1.json".into()),
                 Artifact::Command(vec!["heavy".into()]),
+                Artifact::Command(vec!["nats-start".into(), "--tls".into()]),
             ]
         );
         assert!(parse("## Artifacts\n\nnothing\n").is_err());

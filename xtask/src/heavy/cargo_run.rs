@@ -5,12 +5,13 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 use super::interrupt;
+use crate::child;
 
 /// The shared log of a `heavy` run.
 pub struct Log {
@@ -79,7 +80,7 @@ pub fn run(
     envs: &[(&str, String)],
     log: &mut Log,
 ) -> anyhow::Result<Finished> {
-    let cargo = crate::ci::cargo_program();
+    let cargo = child::cargo_program();
     log.line(&format!("==> {cargo} {}", args.join(" ")));
     let offset = log.offset();
     let out = log
@@ -90,11 +91,7 @@ pub fn run(
         .try_clone()
         .with_context(|| format!("could not share the log {}", log.path.display()))?;
     let started = Instant::now();
-    let mut command = Command::new(&cargo);
-    for var in crate::ci::package_env_vars() {
-        command.env_remove(var);
-    }
-    let mut child = command
+    let mut running = child::cargo_command()
         .args(args)
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(dir)
@@ -104,8 +101,8 @@ pub fn run(
         .process_group(0)
         .spawn()
         .with_context(|| format!("could not run {cargo}; is cargo on PATH?"))?;
-    interrupt::set_child(child.id());
-    let status = child.wait();
+    interrupt::set_child(running.id());
+    let status = running.wait();
     interrupt::clear_child();
     let status = status.with_context(|| format!("could not wait for {cargo}"))?;
     Ok(Finished {

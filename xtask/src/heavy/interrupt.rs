@@ -5,15 +5,12 @@
 //! with [`EXIT_INTERRUPTED`]. Should the main thread not get there within [`WATCHDOG`], or a
 //! second signal arrive, the handler kills nats-server itself and exits.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nats_harness::process::{self, Signal};
 use tokio::signal::unix::{signal, SignalKind};
-
-use super::process;
 
 /// Exit status of an interrupted run (128 + SIGINT, as a shell reports it).
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -25,9 +22,9 @@ const WATCHDOG: Duration = Duration::from_secs(30);
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static SIGNALS: AtomicU32 = AtomicU32::new(0);
 /// Pid (= process group) of the running `cargo` child, 0 when none.
-static CHILD: AtomicI32 = AtomicI32::new(0);
+static CHILD: AtomicU32 = AtomicU32::new(0);
 /// Pid of the nats-server `heavy` started, 0 when none.
-static SERVER: AtomicI32 = AtomicI32::new(0);
+static SERVER: AtomicU32 = AtomicU32::new(0);
 
 /// True once a signal has been received.
 pub fn interrupted() -> bool {
@@ -37,7 +34,6 @@ pub fn interrupted() -> bool {
 /// Records the running `cargo` child (its own process group); stops it at once when a
 /// signal came before it was recorded.
 pub fn set_child(pid: u32) {
-    let pid = i32::try_from(pid).unwrap_or(0);
     CHILD.store(pid, Ordering::SeqCst);
     if interrupted() {
         process::terminate_tree(pid, CHILD_GRACE);
@@ -51,8 +47,7 @@ pub fn clear_child() {
 
 /// Records the nats-server pid for the watchdog (`None` once it is stopped).
 pub fn set_server(pid: Option<u32>) {
-    let pid = pid.and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
-    SERVER.store(pid, Ordering::SeqCst);
+    SERVER.store(pid.unwrap_or(0), Ordering::SeqCst);
 }
 
 /// Installs the handlers on a thread of their own. Call once, before starting anything.
@@ -113,10 +108,10 @@ fn hard_stop() -> ! {
     process::terminate_tree(child, Duration::ZERO);
     let server = SERVER.load(Ordering::SeqCst);
     if server > 0 {
-        let _ = kill(Pid::from_raw(server), Signal::SIGTERM);
+        let _ = process::signal(server, Signal::SIGTERM);
         std::thread::sleep(Duration::from_secs(2));
         if process::is_alive(server) {
-            let _ = kill(Pid::from_raw(server), Signal::SIGKILL);
+            let _ = process::signal(server, Signal::SIGKILL);
         }
     }
     std::process::exit(i32::from(EXIT_INTERRUPTED));

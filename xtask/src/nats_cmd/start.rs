@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use nats_harness::config::{self, ConfigValues, ServerTls};
+use nats_harness::process::{self, Signal};
 use nats_harness::{logs, monitor};
-use nix::sys::signal::Signal;
 
 use super::state::{ClientFiles, Found, RunRecord, StateFiles};
-use super::{holder, process, StartArgs};
+use super::{holder, StartArgs};
 use crate::paths;
 
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);

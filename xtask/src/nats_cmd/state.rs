@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::process;
+use nats_harness::process;
 
 /// What nats-start recorded about the server it started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

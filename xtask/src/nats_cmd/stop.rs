@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
+use nats_harness::process::{self, Signal};
 
 use super::state::{Found, StateFiles};
-use super::{holder, process, StopArgs, DEFAULT_MONITOR_PORT, DEFAULT_PORT};
+use super::{holder, StopArgs, DEFAULT_MONITOR_PORT, DEFAULT_PORT};
 use crate::paths;
 
 const TERM_TIMEOUT: Duration = Duration::from_secs(10);

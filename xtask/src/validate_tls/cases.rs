@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use async_nats::ConnectOptions;
 use nats_harness::probe::{self, ClientTls};
+use router_bin::connect_diagnosis::error_chain;
+use router_bin::nats;
 use serde_json::{json, Value};
 
 use super::lab::{CaseCerts, RunLog};
-use super::plain::{self, PlainOutcome};
 
 /// The decide subject with the default prefix.
 const DECIDE: &str = "beamline.router.v1.decide";
@@ -70,7 +71,7 @@ pub enum Observed {
     NoReply(String),
     /// The connection or handshake failed (the error, with its causes).
     Refused(String),
-    /// The server completed a plaintext CONNECT/PING (it should have hung up).
+    /// The server answered a plaintext CONNECT/PING with PONG (it should have hung up).
     PlaintextAccepted(String),
     /// The router's readiness.
     Ready(bool),
@@ -172,14 +173,7 @@ pub async fn run(
     let observed = nats_attempt(main, &certs.ca_cert, Some(&good), "accepted").await;
     record("router-client certificate", Expect::Decision, observed, log);
 
-    let body = decide_body("plaintext");
-    let observed = match plain::try_request(main.port, DECIDE, &body, CONNECT_TIMEOUT).await {
-        PlainOutcome::Answered(payload) => Observed::Answered(
-            serde_json::from_str(&payload).unwrap_or_else(|_| json!({"ok": "not JSON"})),
-        ),
-        PlainOutcome::Refused(why) if why.contains("PONG") => Observed::PlaintextAccepted(why),
-        PlainOutcome::Refused(why) => Observed::Refused(why),
-    };
+    let observed = plaintext_attempt(main).await;
     record(
         "plaintext client (no TLS)",
         Expect::Refused(&["server closed the connection", "TLS Required", "reset"]),
@@ -276,25 +270,25 @@ fn decide_body(case: &str) -> Vec<u8> {
 }
 
 /// Connects with async-nats (TLS required, `ca` as the only root, optional client
-/// certificate), then sends one decide request.
+/// certificate: the router's [`nats::tls_options`]), then sends one decide request.
 async fn nats_attempt(
     target: Target,
     ca: &Path,
     client_cert: Option<&ClientCert>,
     case: &str,
 ) -> Observed {
-    let mut options = ConnectOptions::new()
+    let options = ConnectOptions::new()
         .name(format!("validate-tls-{case}"))
         .connection_timeout(CONNECT_TIMEOUT)
         .request_timeout(Some(REQUEST_TIMEOUT))
         // One attempt at connecting, and at most one reconnect should the server drop us.
         .max_reconnects(1)
-        .ignore_discovered_servers()
-        .require_tls(true)
-        .add_root_certificates(ca.to_path_buf());
-    if let Some(client) = client_cert {
-        options = options.add_client_certificate(client.cert.clone(), client.key.clone());
-    }
+        .ignore_discovered_servers();
+    let tls = nats::ClientTls {
+        ca: Some(ca.to_path_buf()),
+        client: client_cert.map(|c| (c.cert.clone(), c.key.clone())),
+    };
+    let options = nats::tls_options(options, Some(&tls));
     let url = format!("tls://127.0.0.1:{}", target.port);
     let client = match tokio::time::timeout(CONNECT_TIMEOUT * 2, options.connect(url)).await {
         Err(_) => {
@@ -304,7 +298,7 @@ async fn nats_attempt(
                 (CONNECT_TIMEOUT * 2).as_secs()
             ))
         }
-        Ok(Err(err)) => return Observed::Refused(probe::error_chain(&err)),
+        Ok(Err(err)) => return Observed::Refused(error_chain(&err)),
         Ok(Ok(client)) => client,
     };
     let request = client.request(DECIDE, decide_body(case).into());
@@ -313,8 +307,26 @@ async fn nats_attempt(
             serde_json::from_slice(&reply.payload)
                 .unwrap_or_else(|_| json!({"ok": "reply is not JSON"})),
         ),
-        Ok(Err(err)) => Observed::NoReply(probe::error_chain(&err)),
+        Ok(Err(err)) => Observed::NoReply(error_chain(&err)),
         Err(_) => Observed::NoReply(format!("no reply within {} s", REQUEST_TIMEOUT.as_secs())),
+    }
+}
+
+/// A plaintext CONNECT + PING (the nats-harness probe without TLS; async-nats cannot play
+/// this client, as it upgrades to TLS whenever the server asks for it). A server that
+/// requires TLS closes the connection, resets it or answers `-ERR` (TLS Required); a PONG
+/// means it took the plaintext CONNECT.
+async fn plaintext_attempt(target: Target) -> Observed {
+    let port = target.port;
+    let attempt =
+        tokio::task::spawn_blocking(move || probe::ping("127.0.0.1", port, None, CONNECT_TIMEOUT))
+            .await;
+    match attempt {
+        Ok(Ok(_)) => Observed::PlaintextAccepted(
+            "PONG: the server accepted the plaintext CONNECT".to_owned(),
+        ),
+        Ok(Err(err)) => Observed::Refused(format!("{err:#}")),
+        Err(err) => Observed::Refused(format!("the probe task failed: {err}")),
     }
 }
 

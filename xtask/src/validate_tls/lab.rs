@@ -171,7 +171,9 @@ fn issue_case_certs(server_tls: &nats_harness::TlsFiles, dir: &Path) -> anyhow::
             .with_context(|| format!("could not clear {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
-    let ca = server_tls.authority()?;
+    let ca = server_tls
+        .authority()
+        .with_context(|| format!("could not load the CA from {}", server_tls.dir.display()))?;
     let ca_cert = dir.join(certs::CA_CERT);
     std::fs::copy(&server_tls.ca_cert, &ca_cert)
         .with_context(|| format!("could not copy the CA certificate to {}", ca_cert.display()))?;
