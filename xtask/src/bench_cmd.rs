@@ -123,16 +123,19 @@ pub fn bench(args: &Args) -> anyhow::Result<(PathBuf, Candidate)> {
 /// `cargo build --release` of the router and router-bench; returns the binaries' folder.
 pub fn build_release() -> anyhow::Result<PathBuf> {
     eprintln!("bench: building release binaries (router, router-bench)...");
-    crate::child::run(crate::child::cargo_command().args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "router-bin",
-        "-p",
-        "bench",
-    ]))
-    .context("release build failed")?;
+    let sh = crate::child::shell()?;
+    crate::child::cargo(&sh)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "router-bin",
+            "-p",
+            "bench",
+        ])
+        .run()
+        .context("release build failed")?;
     Ok(paths::target_dir().join("release"))
 }
 

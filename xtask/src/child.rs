@@ -1,7 +1,7 @@
-//! Child processes of xtask: cargo and xtask itself, started with `std::process::Command`
-//! from the project root and without the package variables of `cargo run` (see
-//! [`package_env_vars`]); running a command to its end; running another xtask command with
-//! its output passed through and its last line kept.
+//! Child processes of xtask: cargo and xtask itself, run through an `xshell` [`Shell`] from
+//! the project root and without the package variables of `cargo run` (see
+//! [`package_env_vars`]). `Cmd::run` prints the command and fails naming it; a child that
+//! needs pipes or supervision becomes a `std::process::Command` with `Command::from`.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
@@ -9,33 +9,32 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use xshell::{Cmd, Shell};
 
 use crate::paths;
+
+/// A shell whose commands start in the project root.
+pub fn shell() -> anyhow::Result<Shell> {
+    let sh = Shell::new().context("could not read the current directory")?;
+    sh.change_dir(paths::project_root());
+    Ok(sh)
+}
 
 /// The cargo that runs xtask: `$CARGO`, else `cargo` from `PATH`.
 pub fn cargo_program() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
-/// [`cargo_program`] as a command: from the project root, no standard input, without the
-/// package's variables.
-pub fn cargo_command() -> Command {
-    let mut command = Command::new(cargo_program());
-    without_package_env(&mut command)
-        .current_dir(paths::project_root())
-        .stdin(Stdio::null());
-    command
+/// [`cargo_program`] as a command of `sh`, without the package's variables.
+pub fn cargo(sh: &Shell) -> Cmd<'_> {
+    without_package_env(sh.cmd(cargo_program()))
 }
 
-/// This xtask executable ([`self_exe`]) as a command: from the project root, no standard
-/// input, without the package's variables.
-pub fn xtask_command() -> anyhow::Result<Command> {
-    let mut command = Command::new(self_exe()?);
-    without_package_env(&mut command)
-        .current_dir(paths::project_root())
-        .stdin(Stdio::null());
-    Ok(command)
+/// This xtask executable ([`self_exe`]) as a command of `sh`, without the package's
+/// variables.
+pub fn xtask(sh: &Shell) -> anyhow::Result<Cmd<'_>> {
+    Ok(without_package_env(sh.cmd(self_exe()?)))
 }
 
 /// This xtask executable, to run it again as a child. On Linux `/proc/self/exe`, which keeps
@@ -77,38 +76,10 @@ pub fn package_env_vars() -> Vec<OsString> {
 }
 
 /// Removes [`package_env_vars`] from `command`'s environment.
-pub fn without_package_env(command: &mut Command) -> &mut Command {
-    for var in package_env_vars() {
-        command.env_remove(var);
-    }
-    command
-}
-
-/// Prints `$ <command>` on stderr, then runs it to its end with this terminal's output;
-/// an error when it cannot start or does not exit 0.
-pub fn run(command: &mut Command) -> anyhow::Result<()> {
-    eprintln!("$ {}", describe(command));
-    run_quiet(command)
-}
-
-/// [`run`] without printing the command first.
-pub fn run_quiet(command: &mut Command) -> anyhow::Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("could not run `{}`", describe(command)))?;
-    if !status.success() {
-        bail!("`{}` failed: {status}", describe(command));
-    }
-    Ok(())
-}
-
-/// The program and its arguments, as a shell would show them.
-pub fn describe(command: &Command) -> String {
-    std::iter::once(command.get_program())
-        .chain(command.get_args())
-        .map(|part| part.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
+fn without_package_env(command: Cmd<'_>) -> Cmd<'_> {
+    package_env_vars()
+        .into_iter()
+        .fold(command, |command, var| command.env_remove(var))
 }
 
 /// How an xtask child command ended.
@@ -126,13 +97,14 @@ pub struct Ran {
 /// goes to this terminal), and returns its exit code and last output line.
 pub fn xtask_echoed(args: &[String]) -> anyhow::Result<Ran> {
     let started = Instant::now();
-    let mut command = xtask_command()?;
+    let sh = shell()?;
+    let mut command = Command::from(xtask(&sh)?.args(args));
     let mut child = command
-        .args(args)
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .with_context(|| format!("could not run `{}`", describe(&command)))?;
+        .context("could not run xtask as a child")?;
     let mut last_line = String::new();
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -142,9 +114,7 @@ pub fn xtask_echoed(args: &[String]) -> anyhow::Result<Ran> {
             }
         }
     }
-    let status = child
-        .wait()
-        .with_context(|| format!("could not wait for `{}`", describe(&command)))?;
+    let status = child.wait().context("could not wait for the xtask child")?;
     Ok(Ran {
         code: status.code(),
         last_line,
@@ -157,12 +127,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cargo_child_has_no_package_variables() {
+    fn a_cargo_child_has_no_package_variables() -> anyhow::Result<()> {
         // `cargo test` sets CARGO_MANIFEST_DIR and CARGO_PKG_NAME for this test binary.
         assert!(package_env_vars()
             .iter()
             .any(|v| v.as_os_str() == "CARGO_PKG_NAME"));
-        let command = cargo_command();
+        let sh = shell()?;
+        let command = Command::from(cargo(&sh));
         let removed: Vec<&std::ffi::OsStr> = command
             .get_envs()
             .filter(|(_, value)| value.is_none())
@@ -174,21 +145,25 @@ mod tests {
             command.get_current_dir(),
             Some(paths::project_root().as_path())
         );
+        Ok(())
     }
 
     #[test]
-    fn a_failing_command_is_an_error_naming_it() {
-        let mut ok = Command::new("true");
-        assert!(run_quiet(&mut ok).is_ok());
-        let mut failing = Command::new("sh");
-        failing.args(["-c", "exit 3"]);
-        let err = run_quiet(&mut failing).map_err(|e| format!("{e:#}"));
+    fn a_failing_command_is_an_error_naming_it() -> anyhow::Result<()> {
+        let sh = shell()?;
+        assert!(sh.cmd("true").quiet().run().is_ok());
+        let err = sh
+            .cmd("sh")
+            .args(["-c", "exit 3"])
+            .quiet()
+            .run()
+            .map_err(|e| e.to_string());
         assert!(
             err.as_ref()
-                .is_err_and(|e| e.contains("`sh -c exit 3` failed") && e.contains('3')),
+                .is_err_and(|e| e.contains("sh -c") && e.contains('3')),
             "{err:?}"
         );
-        let mut missing = Command::new("/no/such/program");
-        assert!(run_quiet(&mut missing).is_err());
+        assert!(sh.cmd("/no/such/program").quiet().run().is_err());
+        Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! To add a step, add one line to [`steps`].
 
-use std::process::ExitCode;
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -156,12 +156,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Runs a step: `Ok(None)` passed, `Ok(Some(why))` a warning, `Err` failed.
 fn run_step(step: &Step) -> anyhow::Result<Option<String>> {
+    let sh = child::shell()?;
     match step.action {
-        Action::Cargo(args) => child::run(child::cargo_command().args(args))?,
-        Action::Xtask(args) => child::run(child::xtask_command()?.args(args))?,
+        Action::Cargo(args) => child::cargo(&sh).args(args).run()?,
+        Action::Xtask(args) => child::xtask(&sh)?.args(args).run()?,
         Action::XtaskJudging(args) => {
-            let status = child::xtask_command()?
-                .args(args)
+            let status = Command::from(child::xtask(&sh)?.args(args))
+                .stdin(Stdio::null())
                 .status()
                 .context("could not run xtask")?;
             return match status.code() {

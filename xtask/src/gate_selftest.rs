@@ -90,16 +90,19 @@ fn describe(exit: GateExit) -> &'static str {
 /// Builds the router with the `canary` feature and keeps it as `router-canary`.
 fn build_canary() -> anyhow::Result<PathBuf> {
     eprintln!("gate-selftest: building the canary router (--features canary)...");
-    crate::child::run(crate::child::cargo_command().args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "router-bin",
-        "--features",
-        "canary",
-    ]))
-    .context("building the canary router failed")?;
+    let sh = crate::child::shell()?;
+    crate::child::cargo(&sh)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "router-bin",
+            "--features",
+            "canary",
+        ])
+        .run()
+        .context("building the canary router failed")?;
     let release = paths::target_dir().join("release");
     let canary = release.join("router-canary");
     std::fs::copy(release.join("router"), &canary)

@@ -99,13 +99,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// `cargo build -p router-bin` (debug), then the path of `router`.
 fn build_router() -> anyhow::Result<PathBuf> {
     println!("validate-tls: building the router (cargo build -p router-bin)...");
-    crate::child::run_quiet(crate::child::cargo_command().args([
-        "build",
-        "--quiet",
-        "-p",
-        "router-bin",
-    ]))
-    .context("could not build the router")?;
+    let sh = crate::child::shell()?;
+    crate::child::cargo(&sh)
+        .args(["build", "--quiet", "-p", "router-bin"])
+        .quiet()
+        .run()
+        .context("could not build the router")?;
     let binary = paths::target_dir().join("debug").join("router");
     if !binary.is_file() {
         anyhow::bail!("the build finished but {} does not exist", binary.display());

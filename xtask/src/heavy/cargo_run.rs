@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -91,8 +91,8 @@ pub fn run(
         .try_clone()
         .with_context(|| format!("could not share the log {}", log.path.display()))?;
     let started = Instant::now();
-    let mut running = child::cargo_command()
-        .args(args)
+    let sh = child::shell()?;
+    let mut running = Command::from(child::cargo(&sh).args(args))
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(dir)
         .stdin(Stdio::null())
