@@ -11,19 +11,17 @@
 //! treats it as a warning).
 
 mod candidate;
-mod evaluate;
-mod policy;
-mod table;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use bench::gate::evaluate::{self, Outcome, Report};
+use bench::gate::policy::{self, LoadedPolicy};
+use bench::gate::table;
 use bench::report::Candidate;
 
 use crate::{bench_cmd, paths};
-use evaluate::{Outcome, Report};
-use policy::LoadedPolicy;
 
 /// Arguments.
 #[derive(Debug, clap::Args)]

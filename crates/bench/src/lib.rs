@@ -11,6 +11,7 @@ pub mod corpus;
 pub mod duration;
 pub mod environment;
 pub mod figures;
+pub mod gate;
 pub mod load;
 pub mod outcome;
 pub mod process;

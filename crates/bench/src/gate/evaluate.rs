@@ -18,7 +18,7 @@
 //! - The whole: any failure fails; else anything too noisy makes the run unjudgeable; else
 //!   it passes.
 
-use bench::figures::{BlockFigures, Ratio, Spread};
+use crate::figures::{BlockFigures, Ratio, Spread};
 use serde_json::Value;
 
 use super::policy::{Direction, LoadedPolicy, Rule};
