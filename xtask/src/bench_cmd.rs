@@ -123,19 +123,16 @@ pub fn bench(args: &Args) -> anyhow::Result<(PathBuf, Candidate)> {
 /// `cargo build --release` of the router and router-bench; returns the binaries' folder.
 pub fn build_release() -> anyhow::Result<PathBuf> {
     eprintln!("bench: building release binaries (router, router-bench)...");
+    cargo_build_release(&["-p", "router-bin", "-p", "bench"]).context("release build failed")
+}
+
+/// `cargo build --release --quiet <args>`; returns the release binaries' folder.
+pub fn cargo_build_release(args: &[&str]) -> anyhow::Result<PathBuf> {
     let sh = crate::child::shell()?;
     crate::child::cargo(&sh)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "router-bin",
-            "-p",
-            "bench",
-        ])
-        .run()
-        .context("release build failed")?;
+        .args(["build", "--release", "--quiet"])
+        .args(args)
+        .run()?;
     Ok(paths::target_dir().join("release"))
 }
 

@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use crate::bench_cmd;
 use crate::perf_gate::{self, GateExit};
-use crate::{bench_cmd, paths};
 
 /// Arguments of `cargo xtask gate-selftest`.
 #[derive(Debug, clap::Args)]
@@ -90,20 +90,8 @@ fn describe(exit: GateExit) -> &'static str {
 /// Builds the router with the `canary` feature and keeps it as `router-canary`.
 fn build_canary() -> anyhow::Result<PathBuf> {
     eprintln!("gate-selftest: building the canary router (--features canary)...");
-    let sh = crate::child::shell()?;
-    crate::child::cargo(&sh)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "router-bin",
-            "--features",
-            "canary",
-        ])
-        .run()
+    let release = bench_cmd::cargo_build_release(&["-p", "router-bin", "--features", "canary"])
         .context("building the canary router failed")?;
-    let release = paths::target_dir().join("release");
     let canary = release.join("router-canary");
     std::fs::copy(release.join("router"), &canary)
         .with_context(|| format!("cannot copy the canary router to {}", canary.display()))?;

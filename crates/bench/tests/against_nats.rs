@@ -26,15 +26,27 @@ fn prefix(what: &str) -> String {
     format!("bench.test.{what}{}", std::process::id())
 }
 
-/// Starts a router (or the echo responder) in this process on `prefix`; it stops when
-/// `stop` is dropped.
+/// A router started in this process; it stops when this is dropped.
+struct Started {
+    router: RunningRouter,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The echo responder in this process on a fresh prefix named after `what`.
+async fn start_echo(server: &NatsServer, what: &str) -> (String, Started) {
+    let echo_prefix = prefix(what);
+    let echo = start_router(server, &echo_prefix, Responder::Echo, &repo_policies()).await;
+    (echo_prefix, echo)
+}
+
+/// Starts a router (or the echo responder) in this process on `prefix`, ready.
 async fn start_router(
     server: &NatsServer,
     prefix: &str,
     responder: Responder,
     policy_dir: &Path,
-    stop: tokio::sync::oneshot::Receiver<()>,
-) -> RunningRouter {
+) -> Started {
+    let (stop_tx, stop) = tokio::sync::oneshot::channel::<()>();
     let tls = server.tls().map(|t| {
         (
             t.ca_cert.as_path(),
@@ -53,7 +65,10 @@ async fn start_router(
     .await
     .expect("the router starts");
     router.ready().await;
-    router
+    Started {
+        router,
+        _stop: stop_tx,
+    }
 }
 
 /// `--nats-url` and the TLS options for `server`.
@@ -123,25 +138,9 @@ fn strings(items: &[&str]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interleaved_rounds_of_echo_and_router() {
     let server = NatsServer::from_env_or_start_tls().expect("nats-server starts");
-    let (echo_prefix, router_prefix) = (prefix("echo"), prefix("router"));
-    let (_stop_echo, stop) = tokio::sync::oneshot::channel();
-    let _echo = start_router(
-        &server,
-        &echo_prefix,
-        Responder::Echo,
-        &repo_policies(),
-        stop,
-    )
-    .await;
-    let (_stop_router, stop) = tokio::sync::oneshot::channel();
-    let router = start_router(
-        &server,
-        &router_prefix,
-        Responder::Decide,
-        &repo_policies(),
-        stop,
-    )
-    .await;
+    let (echo_prefix, _echo) = start_echo(&server, "echo").await;
+    let router_prefix = prefix("router");
+    let router = start_router(&server, &router_prefix, Responder::Decide, &repo_policies()).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let pid = std::process::id().to_string();
     let mut args = connection_args(&server);
@@ -155,7 +154,7 @@ async fn interleaved_rounds_of_echo_and_router() {
         "--echo-pid",
         &pid,
         "--metrics-url",
-        &format!("http://{}/metrics", router.http_addr()),
+        &format!("http://{}/metrics", router.router.http_addr()),
     ]));
     let (output, c) = run(args, dir.path().join("perf.json")).await;
     assert!(output.status.success(), "{c:#}");
@@ -193,6 +192,7 @@ async fn interleaved_rounds_of_echo_and_router() {
 
     // The router answered exactly the router rounds (plus warm-up and probe), the echo none.
     let decided: f64 = router
+        .router
         .metrics_text()
         .lines()
         .filter(|l| l.starts_with("router_decisions_total{"))
@@ -212,16 +212,7 @@ async fn interleaved_rounds_of_echo_and_router() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_only_over_mutual_tls() {
     let server = NatsServer::from_env_or_start_tls().expect("nats-server starts");
-    let echo_prefix = prefix("echoonly");
-    let (_stop_echo, stop) = tokio::sync::oneshot::channel();
-    let _echo = start_router(
-        &server,
-        &echo_prefix,
-        Responder::Echo,
-        &repo_policies(),
-        stop,
-    )
-    .await;
+    let (echo_prefix, _echo) = start_echo(&server, "echoonly").await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut args = connection_args(&server);
     args.extend(strings(&["--echo-prefix", &echo_prefix, "--echo-only"]));
@@ -267,16 +258,7 @@ async fn echo_only_over_mutual_tls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_router_fails_the_run_with_the_reason() {
     let server = NatsServer::from_env_or_start_tls().expect("nats-server starts");
-    let echo_prefix = prefix("echonorouter");
-    let (_stop_echo, stop) = tokio::sync::oneshot::channel();
-    let _echo = start_router(
-        &server,
-        &echo_prefix,
-        Responder::Echo,
-        &repo_policies(),
-        stop,
-    )
-    .await;
+    let (echo_prefix, _echo) = start_echo(&server, "echonorouter").await;
     let dir = tempfile::tempdir().expect("temp dir");
     // A prefix no router serves, even on a shared external server.
     let absent = prefix("absent");
@@ -313,22 +295,14 @@ async fn error_replies_are_counted_by_code() {
         .expect("copy policy");
     }
     let router_prefix = prefix("noglobex");
-    let (_stop_router, stop) = tokio::sync::oneshot::channel();
-    let router = start_router(
-        &server,
-        &router_prefix,
-        Responder::Decide,
-        policies.path(),
-        stop,
-    )
-    .await;
+    let router = start_router(&server, &router_prefix, Responder::Decide, policies.path()).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut args = connection_args(&server);
     args.extend(strings(&[
         "--subject-prefix",
         &router_prefix,
         "--metrics-url",
-        &format!("http://{}/metrics", router.http_addr()),
+        &format!("http://{}/metrics", router.router.http_addr()),
     ]));
     let (output, c) = run(args, dir.path().join("perf_errors.json")).await;
     assert!(output.status.success(), "{c:#}");
@@ -362,16 +336,7 @@ async fn error_replies_are_counted_by_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_loop_sends_on_schedule() {
     let server = NatsServer::from_env_or_start_tls().expect("nats-server starts");
-    let echo_prefix = prefix("echoopen");
-    let (_stop_echo, stop) = tokio::sync::oneshot::channel();
-    let _echo = start_router(
-        &server,
-        &echo_prefix,
-        Responder::Echo,
-        &repo_policies(),
-        stop,
-    )
-    .await;
+    let (echo_prefix, _echo) = start_echo(&server, "echoopen").await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut args = connection_args(&server);
     args.extend(strings(&[

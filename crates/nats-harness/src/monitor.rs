@@ -1,5 +1,7 @@
-//! The HTTP monitoring endpoints of nats-server (`/healthz`, `/varz`, `/jsz`).
+//! The HTTP monitoring endpoints of nats-server (`/healthz`, `/varz`, `/jsz`), and GET on
+//! any local HTTP listener (the router's `/metrics`, `/readyz`).
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -15,7 +17,12 @@ pub struct Reply {
 
 /// GET `http://127.0.0.1:<port><path>` with a timeout; any status is returned, not an error.
 pub fn get(port: u16, path: &str, timeout: Duration) -> anyhow::Result<Reply> {
-    let url = format!("http://127.0.0.1:{port}{path}");
+    get_addr(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), path, timeout)
+}
+
+/// GET `http://<addr><path>` with a timeout; any status is returned, not an error.
+pub fn get_addr(addr: SocketAddr, path: &str, timeout: Duration) -> anyhow::Result<Reply> {
+    let url = format!("http://{addr}{path}");
     let config = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)

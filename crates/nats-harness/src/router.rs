@@ -133,19 +133,8 @@ impl RouterProcess {
 
     /// GET on the router's HTTP listener: (status, body).
     pub fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
-        let url = format!("http://{}{path}", self.http);
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build()
-            .new_agent();
-        let mut response = agent
-            .get(&url)
-            .call()
-            .with_context(|| format!("GET {url}"))?;
-        let status = response.status().as_u16();
-        let body = response.body_mut().read_to_string()?;
-        Ok((status, body))
+        let reply = crate::monitor::get_addr(self.http, path, Duration::from_secs(5))?;
+        Ok((reply.status, reply.body))
     }
 
     /// The value of one Prometheus series (name with labels, exactly as rendered).

@@ -9,13 +9,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use async_nats::jetstream::{self, kv, stream::StorageType};
-use router_core::decision::StickyMapping;
-use serde::{Deserialize, Serialize};
 
 /// Bucket of policies: key `<tenant>.<policy>`, value the policy JSON (CONTRACT §4.2).
 pub const POLICY_BUCKET: &str = "router_policies";
 /// Bucket of sticky sessions: key `<hex tenant>.<hex policy>.<hex session key>.<hex value>`,
-/// value a [`StickyRecord`].
+/// value a [`router_core::decision::StickyMapping`] as JSON.
 pub const STICKY_BUCKET: &str = "router_sticky";
 /// Largest policy accepted, in bytes (as for a policy file).
 pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
@@ -163,34 +161,6 @@ pub async fn put_policy(
         .with_context(|| format!("cannot put {key} into {POLICY_BUCKET}"))
 }
 
-/// A sticky mapping as stored in `router_sticky`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StickyRecord {
-    /// The tenant.
-    pub tenant_id: String,
-    /// The policy whose sticky settings bound the session.
-    pub policy_id: String,
-    /// The policy's `session_key` (the context key).
-    pub session_key: String,
-    /// The session value.
-    pub session: String,
-    /// The provider the session is bound to.
-    pub provider_id: String,
-    /// Lifetime from `recorded_at_ms`, in milliseconds.
-    pub ttl_ms: u64,
-    /// When the deciding router recorded it, epoch milliseconds.
-    pub recorded_at_ms: u64,
-}
-
-impl StickyRecord {
-    /// Milliseconds it still lives at `now_ms` (0 once expired).
-    pub fn remaining_ms(&self, now_ms: u64) -> u64 {
-        self.recorded_at_ms
-            .saturating_add(self.ttl_ms)
-            .saturating_sub(now_ms)
-    }
-}
-
 /// The key of a sticky session: tenant, policy, session key and session value, each
 /// hex-encoded so that any byte is allowed; `None` for an empty or over-long session value
 /// (such sessions stay local).
@@ -212,34 +182,6 @@ pub fn sticky_key(
         hex_into(&mut key, part.as_bytes());
     }
     Some(key)
-}
-
-impl From<&StickyMapping> for StickyRecord {
-    fn from(mapping: &StickyMapping) -> Self {
-        StickyRecord {
-            tenant_id: mapping.tenant_id.clone(),
-            policy_id: mapping.policy_id.clone(),
-            session_key: mapping.session_key.clone(),
-            session: mapping.session.clone(),
-            provider_id: mapping.provider_id.clone(),
-            ttl_ms: mapping.ttl_ms,
-            recorded_at_ms: mapping.recorded_at_ms,
-        }
-    }
-}
-
-impl From<&StickyRecord> for StickyMapping {
-    fn from(record: &StickyRecord) -> Self {
-        StickyMapping {
-            tenant_id: record.tenant_id.clone(),
-            policy_id: record.policy_id.clone(),
-            session_key: record.session_key.clone(),
-            session: record.session.clone(),
-            provider_id: record.provider_id.clone(),
-            ttl_ms: record.ttl_ms,
-            recorded_at_ms: record.recorded_at_ms,
-        }
-    }
 }
 
 fn hex_into(out: &mut String, bytes: &[u8]) {
@@ -283,7 +225,7 @@ mod tests {
         );
         assert_eq!(sticky_key("acme", "p", "u", ""), None);
         assert_eq!(sticky_key("acme", "p", "u", &"x".repeat(257)), None);
-        let record = StickyRecord {
+        let record = router_core::decision::StickyMapping {
             tenant_id: "acme".into(),
             policy_id: "p".into(),
             session_key: "u".into(),

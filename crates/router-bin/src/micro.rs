@@ -78,10 +78,10 @@ pub struct Service {
     pub data: Box<dyn Fn() -> serde_json::Value + Send + Sync>,
 }
 
-/// `$SRV.PING` reply.
+/// What every `$SRV` reply starts with; `$SRV.PING`'s reply is exactly this.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Ping {
-    /// `io.nats.micro.v1.ping_response`.
+pub struct Identity {
+    /// `io.nats.micro.v1.<verb>_response`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Service name.
@@ -113,21 +113,12 @@ pub struct EndpointInfo {
 /// `$SRV.INFO` reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Info {
-    /// `io.nats.micro.v1.info_response`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Service name.
-    pub name: String,
-    /// Instance id.
-    pub id: String,
-    /// Version.
-    pub version: String,
+    /// `io.nats.micro.v1.info_response`, name, id, version, metadata.
+    #[serde(flatten)]
+    pub identity: Identity,
     /// What it is.
     #[serde(default)]
     pub description: String,
-    /// Metadata.
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
     /// Endpoints.
     #[serde(default)]
     pub endpoints: Vec<EndpointInfo>,
@@ -162,29 +153,20 @@ pub struct EndpointStats {
 /// `$SRV.STATS` reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
-    /// `io.nats.micro.v1.stats_response`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Service name.
-    pub name: String,
-    /// Instance id.
-    pub id: String,
-    /// Version.
-    pub version: String,
+    /// `io.nats.micro.v1.stats_response`, name, id, version, metadata.
+    #[serde(flatten)]
+    pub identity: Identity,
     /// Start time, RFC 3339.
     pub started: String,
-    /// Metadata.
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
     /// Endpoints.
     #[serde(default)]
     pub endpoints: Vec<EndpointStats>,
 }
 
 impl Service {
-    fn ping(&self) -> Ping {
-        Ping {
-            kind: "io.nats.micro.v1.ping_response".to_owned(),
+    fn identity(&self, verb: &str) -> Identity {
+        Identity {
+            kind: format!("io.nats.micro.v1.{verb}_response"),
             name: self.name.to_owned(),
             id: self.id.clone(),
             version: self.version.to_owned(),
@@ -194,12 +176,8 @@ impl Service {
 
     fn info(&self) -> Info {
         Info {
-            kind: "io.nats.micro.v1.info_response".to_owned(),
-            name: self.name.to_owned(),
-            id: self.id.clone(),
-            version: self.version.to_owned(),
+            identity: self.identity("info"),
             description: self.description.to_owned(),
-            metadata: BTreeMap::new(),
             endpoints: self
                 .endpoints
                 .iter()
@@ -216,12 +194,8 @@ impl Service {
     fn stats(&self) -> Stats {
         let data = (self.data)();
         Stats {
-            kind: "io.nats.micro.v1.stats_response".to_owned(),
-            name: self.name.to_owned(),
-            id: self.id.clone(),
-            version: self.version.to_owned(),
+            identity: self.identity("stats"),
             started: self.started.clone(),
-            metadata: BTreeMap::new(),
             endpoints: self
                 .endpoints
                 .iter()
@@ -269,7 +243,7 @@ impl Service {
             }
         }
         let body = match verb {
-            "PING" => serde_json::to_vec(&self.ping()),
+            "PING" => serde_json::to_vec(&self.identity("ping")),
             "INFO" => serde_json::to_vec(&self.info()),
             "STATS" => serde_json::to_vec(&self.stats()),
             _ => return None,
@@ -386,7 +360,7 @@ mod tests {
         let s = service();
         let info: Info =
             serde_json::from_slice(&s.answer("$SRV.INFO").expect("info")).expect("json");
-        assert_eq!(info.kind, "io.nats.micro.v1.info_response");
+        assert_eq!(info.identity.kind, "io.nats.micro.v1.info_response");
         let listed: Vec<(&str, &str)> = info
             .endpoints
             .iter()

@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use router_core::Router;
 
 use crate::bucket_watch::{self, WatchStart};
-use crate::buckets::{self, StickyRecord};
+use crate::buckets;
 use crate::clock::now_ms;
 use crate::metrics::Registry;
 
@@ -173,8 +173,7 @@ async fn write_one(
     ) else {
         return;
     };
-    let record = StickyRecord::from(&mapping);
-    let Ok(value) = serde_json::to_vec(&record) else {
+    let Ok(value) = serde_json::to_vec(&mapping) else {
         return;
     };
     let err = match store.create(&key, value.clone().into()).await {
@@ -200,9 +199,9 @@ async fn write_one(
         }
     };
     let now = now_ms();
-    match serde_json::from_slice::<StickyRecord>(&entry.value) {
+    match serde_json::from_slice::<StickyMapping>(&entry.value) {
         Ok(stored) if stored.remaining_ms(now) > 0 => {
-            if stored.provider_id != record.provider_id {
+            if stored.provider_id != mapping.provider_id {
                 counters.lost_race.increment(1);
                 remember(&router, &stored, now);
             }
@@ -231,7 +230,7 @@ async fn import(
             if entry.operation != Operation::Put {
                 return;
             }
-            if let Ok(record) = serde_json::from_slice::<StickyRecord>(&entry.value) {
+            if let Ok(record) = serde_json::from_slice::<StickyMapping>(&entry.value) {
                 if remember(&router, &record, now_ms()) {
                     counters.imported.increment(1);
                 }
@@ -243,13 +242,11 @@ async fn import(
 
 /// Puts a stored mapping into the local store for the time it still has; false when it
 /// has expired.
-fn remember(router: &Router, record: &StickyRecord, now: u64) -> bool {
+fn remember(router: &Router, record: &StickyMapping, now: u64) -> bool {
     let remaining = record.remaining_ms(now);
     if remaining == 0 {
         return false;
     }
-    router
-        .engine()
-        .remember_sticky(&StickyMapping::from(record), remaining, now);
+    router.engine().remember_sticky(record, remaining, now);
     true
 }

@@ -85,23 +85,8 @@ impl Member {
         let tls = cluster.tls().context("the cluster has TLS")?;
         match kind {
             Kind::InProcess => {
-                let mut flags = vec![
-                    "router".to_owned(),
-                    "--config".to_owned(),
-                    "/dev/null".to_owned(),
-                    "--nats-url".to_owned(),
-                    cluster.client_urls(),
-                    "--metrics-addr".to_owned(),
-                    "127.0.0.1:0".to_owned(),
-                ];
-                for (flag, path) in [
-                    ("--tls-ca", &tls.ca_cert),
-                    ("--tls-cert", &tls.client_cert),
-                    ("--tls-key", &tls.client_key),
-                ] {
-                    flags.push(flag.to_owned());
-                    flags.push(path.to_string_lossy().into_owned());
-                }
+                let mut flags = vec!["router".to_owned()];
+                flags.extend(support::connection_flags(&cluster.client_urls(), Some(tls)));
                 flags.extend(fleet_flags(name));
                 let config = router_bin::Config::load(&router_bin::Cli::try_parse_from(flags)?)?;
                 let router = support::start_config(config).await?;

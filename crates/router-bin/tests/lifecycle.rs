@@ -7,21 +7,29 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use nats_harness::NatsServer;
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
-use support::{client, decide, policy_dir, request, tls_server, RouterArgs};
+use support::{client, decide, policy_dir, request, tls_server, RouterArgs, TestRouter};
 
 fn args<'a>(dir: &'a std::path::Path, extra: &[&str]) -> RouterArgs<'a> {
     RouterArgs::new(dir, extra)
 }
 
+/// A ready router in this process with the repository's policies (kept in the returned
+/// directory).
+async fn default_router(server: &NatsServer) -> (tempfile::TempDir, TestRouter) {
+    let dir = policy_dir(&[]);
+    let router = support::start_router(server, args(dir.path(), &[]))
+        .await
+        .expect("router starts");
+    (dir, router)
+}
+
 #[tokio::test]
 async fn metrics_healthz_and_readyz() {
     let server = tls_server();
-    let dir = policy_dir(&[]);
-    let router = support::start_router(&server, args(dir.path(), &[]))
-        .await
-        .expect("router starts");
+    let (_dir, router) = default_router(&server).await;
     let nats = client(&server).await;
     decide(&nats, &request("m-1", "default_tenant", json!({}))).await;
     decide(&nats, &request("m-2", "nobody", json!({}))).await;
@@ -111,10 +119,7 @@ async fn forced_backpressure_answers_overloaded_and_status_agrees() {
 #[tokio::test]
 async fn backpressure_status_is_inactive_at_rest() {
     let server = tls_server();
-    let dir = policy_dir(&[]);
-    let _router = support::start_router(&server, args(dir.path(), &[]))
-        .await
-        .expect("router starts");
+    let (_dir, _router) = default_router(&server).await;
     let nats = client(&server).await;
     let status = nats
         .request("beamline.router.v1.status.backpressure", "".into())
@@ -129,10 +134,7 @@ async fn backpressure_status_is_inactive_at_rest() {
 #[tokio::test]
 async fn micro_service_discovery_answers() {
     let server = tls_server();
-    let dir = policy_dir(&[]);
-    let _router = support::start_router(&server, args(dir.path(), &[]))
-        .await
-        .expect("router starts");
+    let (_dir, _router) = default_router(&server).await;
     let nats = client(&server).await;
     for subject in [
         "$SRV.PING",
@@ -214,10 +216,7 @@ async fn sigterm_while_requests_are_in_flight_loses_none() {
 async fn answers_again_after_nats_restarts() {
     // Owns its server: it restarts NATS, which an external server (heavy) does not allow.
     let mut server = support::owned_tls_server();
-    let dir = policy_dir(&[]);
-    let router = support::start_router(&server, args(dir.path(), &[]))
-        .await
-        .expect("router starts");
+    let (_dir, router) = default_router(&server).await;
     server.restart().expect("restart nats-server");
     let restarted = Instant::now();
     let deadline = restarted + Duration::from_secs(5);
@@ -260,10 +259,7 @@ async fn answers_again_after_nats_restarts() {
 async fn readyz_is_not_ready_while_nats_is_down() {
     // Owns its server: it stops NATS, which an external server (heavy) does not allow.
     let mut server = support::owned_tls_server();
-    let dir = policy_dir(&[]);
-    let router = support::start_router(&server, args(dir.path(), &[]))
-        .await
-        .expect("router starts");
+    let (_dir, router) = default_router(&server).await;
     server.stop().expect("stop nats-server");
     let deadline = Instant::now() + Duration::from_secs(10);
     while router.get("/readyz").await.expect("readyz").0 == 200 {
@@ -339,10 +335,7 @@ async fn a_router_started_before_nats_serves_and_keeps_dead_letters_once_nats_is
 #[tokio::test]
 async fn a_client_without_a_certificate_cannot_reach_the_router() {
     let server = tls_server();
-    let dir = policy_dir(&[]);
-    let _router = support::start_router(&server, args(dir.path(), &[]))
-        .await
-        .expect("router starts");
+    let (_dir, _router) = default_router(&server).await;
     let tls = server.tls().expect("tls");
     let attempt = tokio::time::timeout(
         Duration::from_secs(5),

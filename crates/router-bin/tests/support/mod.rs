@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use nats_harness::{NatsServer, RouterOptions};
+use nats_harness::{NatsServer, RouterOptions, TlsFiles};
 use router_bin::{Cli, Config, RunningRouter};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -93,17 +93,24 @@ impl<'a> RouterArgs<'a> {
 /// The flags that point a router at `server` (TLS files when it has TLS), on a free HTTP
 /// port, with its policies, then `args.extra`.
 fn flags(server: &NatsServer, args: &RouterArgs<'_>) -> Vec<String> {
+    let mut flags = connection_flags(&server.client_url(), server.tls());
+    flags.push("--policy-dir".to_owned());
+    flags.push(args.policy_dir.to_string_lossy().into_owned());
+    flags.extend(args.extra.iter().cloned());
+    flags
+}
+
+/// No config file, `nats_url`, the client TLS files when there are any, a free HTTP port.
+pub fn connection_flags(nats_url: &str, tls: Option<&TlsFiles>) -> Vec<String> {
     let mut flags = vec![
         "--config".to_owned(),
         "/dev/null".to_owned(),
         "--nats-url".to_owned(),
-        server.client_url(),
-        "--policy-dir".to_owned(),
-        args.policy_dir.to_string_lossy().into_owned(),
+        nats_url.to_owned(),
         "--metrics-addr".to_owned(),
         "127.0.0.1:0".to_owned(),
     ];
-    if let Some(tls) = server.tls() {
+    if let Some(tls) = tls {
         for (flag, path) in [
             ("--tls-ca", &tls.ca_cert),
             ("--tls-cert", &tls.client_cert),
@@ -113,7 +120,6 @@ fn flags(server: &NatsServer, args: &RouterArgs<'_>) -> Vec<String> {
             flags.push(path.to_string_lossy().into_owned());
         }
     }
-    flags.extend(args.extra.iter().cloned());
     flags
 }
 
@@ -178,22 +184,12 @@ impl TestRouter {
 
     /// GET on the router's HTTP listener: (status, body).
     pub async fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
-        let url = format!("http://{}{path}", self.http);
-        tokio::task::spawn_blocking(move || {
-            let agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(5)))
-                .build()
-                .new_agent();
-            let mut response = agent
-                .get(&url)
-                .call()
-                .with_context(|| format!("GET {url}"))?;
-            let status = response.status().as_u16();
-            let body = response.body_mut().read_to_string()?;
-            Ok((status, body))
+        let (addr, path) = (self.http, path.to_owned());
+        let reply = tokio::task::spawn_blocking(move || {
+            nats_harness::monitor::get_addr(addr, &path, Duration::from_secs(5))
         })
-        .await?
+        .await??;
+        Ok((reply.status, reply.body))
     }
 
     /// The value of one Prometheus series (name with labels, exactly as rendered).

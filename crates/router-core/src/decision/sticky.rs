@@ -3,6 +3,7 @@
 
 use std::sync::Mutex;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ttl_map::TtlMap;
@@ -13,8 +14,9 @@ use crate::ttl_map::TtlMap;
 /// It names the session the way the sticky store keys it: the tenant, the policy, the
 /// policy's `session_key` and the context value under it, written as text (a number as its
 /// JSON text, so `42` and `"42"` are one session).
-/// [`crate::DecisionEngine::remember_sticky`] imports it elsewhere.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`crate::DecisionEngine::remember_sticky`] imports it elsewhere. Its JSON form is the
+/// value router fleets share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StickyMapping {
     /// The tenant.
     pub tenant_id: String,
@@ -30,6 +32,15 @@ pub struct StickyMapping {
     pub ttl_ms: u64,
     /// When it was recorded, epoch milliseconds.
     pub recorded_at_ms: u64,
+}
+
+impl StickyMapping {
+    /// Milliseconds it still lives at `now_ms` (0 once expired).
+    pub fn remaining_ms(&self, now_ms: u64) -> u64 {
+        self.recorded_at_ms
+            .saturating_add(self.ttl_ms)
+            .saturating_sub(now_ms)
+    }
 }
 
 /// The sticky store: at most `capacity` sessions, oldest evicted first, each living the
