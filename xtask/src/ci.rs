@@ -88,7 +88,7 @@ fn steps() -> Vec<Step> {
         // The router-bin suites again, against one external TLS nats-server. One retry for
         // timing on a loaded 2-core machine; a retried suite shows as `flaky` in heavy's
         // table, so it is seen, not hidden.
-        xtask("heavy", &["heavy", "--retries", "1"]),
+        xtask("heavy", &["heavy"]),
         // Artifacts, invariants and validate-tls; heavy ran above and the gate runs below.
         xtask(
             "freeze-check",
