@@ -90,10 +90,10 @@ pub struct Connection {
     /// CA certificate [default with tls://: <artifacts>/certs/ca-cert.pem].
     #[arg(long, global = true)]
     pub tls_ca: Option<PathBuf>,
-    /// Client certificate [default with tls://: <artifacts>/certs/client-cert.pem].
+    /// Client certificate [default with tls://: <artifacts>/certs/operator-cert.pem].
     #[arg(long, global = true)]
     pub tls_cert: Option<PathBuf>,
-    /// Client key [default with tls://: <artifacts>/certs/client-key.pem].
+    /// Client key [default with tls://: <artifacts>/certs/operator-key.pem].
     #[arg(long, global = true)]
     pub tls_key: Option<PathBuf>,
     /// Replicas of the bucket if it has to be created (3 on a 3-node cluster).
@@ -303,13 +303,10 @@ pub fn resolve(connection: &Connection) -> anyhow::Result<Target> {
     let certs = paths::certs_dir(&artifacts);
     let uses_tls = url.contains("tls://") || connection.tls_ca.is_some();
     let tls = if uses_tls {
-        let (ca, cert, key) = recorded_tls.unwrap_or_else(|| {
-            (
-                certs.join(certs::CA_CERT),
-                certs.join(certs::CLIENT_CERT),
-                certs.join(certs::CLIENT_KEY),
-            )
-        });
+        // Policies are the operator's: its certificate beside the recorded CA.
+        let ca = recorded_tls.map_or_else(|| certs.join(certs::CA_CERT), |(ca, _, _)| ca);
+        let set = certs::BundlePaths::new(ca.parent().unwrap_or(&certs));
+        let (cert, key) = (set.operator_cert, set.operator_key);
         let pick = |flag: &Option<PathBuf>, default: PathBuf| flag.clone().unwrap_or(default);
         Some((
             pick(&connection.tls_ca, ca),

@@ -23,7 +23,7 @@ fn repo_policies() -> PathBuf {
 
 /// A prefix no other test (or router on a shared server) uses.
 fn prefix(what: &str) -> String {
-    format!("bench.test.{what}{}", std::process::id())
+    format!("beamline.bench-{what}-{}", std::process::id())
 }
 
 /// A router started in this process; it stops when this is dropped.
@@ -50,8 +50,8 @@ async fn start_router(
     let tls = server.tls().map(|t| {
         (
             t.ca_cert.as_path(),
-            t.client_cert.as_path(),
-            t.client_key.as_path(),
+            t.router_cert.as_path(),
+            t.router_key.as_path(),
         )
     });
     let mut config = Config::for_nats(&server.client_url(), tls, policy_dir);

@@ -10,11 +10,13 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
 
+use router_core::Identity;
+
 use crate::error::{CertError, Result};
 use crate::files::{self, Mode};
 
 /// The organisation written into every subject.
-pub const ORGANIZATION: &str = "Beamline Router";
+pub const ORGANIZATION: &str = router_core::identity::ORGANIZATION;
 
 /// The period during which a certificate is valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +69,9 @@ pub enum Usage {
 pub struct LeafSpec {
     /// Subject common name.
     pub common_name: String,
+    /// Subject organizational unit: the role of a client certificate
+    /// ([`router_core::identity::Role`]); `None` for servers and role-less clients.
+    pub unit: Option<String>,
     /// Subject alternative names: IP addresses are recognised, anything else is a DNS name.
     pub sans: Vec<String>,
     /// Server or client.
@@ -80,6 +85,7 @@ impl LeafSpec {
     pub fn server(sans: &[&str], validity: Validity) -> Self {
         Self {
             common_name: sans.first().copied().unwrap_or("server").to_owned(),
+            unit: None,
             sans: sans.iter().map(|s| (*s).to_owned()).collect(),
             usage: Usage::Server,
             validity,
@@ -95,13 +101,24 @@ impl LeafSpec {
         }
     }
 
-    /// A client certificate with the given common name and no SAN.
+    /// A client certificate with the given common name, no role and no SAN (nats-server
+    /// maps it to no user: it is refused).
     pub fn client(common_name: &str, validity: Validity) -> Self {
         Self {
             common_name: common_name.to_owned(),
+            unit: None,
             sans: Vec::new(),
             usage: Usage::Client,
             validity,
+        }
+    }
+
+    /// The client certificate of `identity`: its role as the organizational unit, its name
+    /// (the tenant for a tenant's caller) as the common name.
+    pub fn for_identity(identity: &Identity, validity: Validity) -> Self {
+        Self {
+            unit: Some(identity.role().unit().to_owned()),
+            ..Self::client(identity.name(), validity)
         }
     }
 }
@@ -142,7 +159,7 @@ impl Authority {
         let what = format!("the CA certificate {common_name:?}");
         let key = new_key(&what)?;
         let mut params = CertificateParams::default();
-        params.distinguished_name = subject(common_name);
+        params.distinguished_name = subject(common_name, None);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -220,7 +237,7 @@ impl Authority {
                 what: what.clone(),
                 source,
             })?;
-        params.distinguished_name = subject(&spec.common_name);
+        params.distinguished_name = subject(&spec.common_name, spec.unit.as_deref());
         params.is_ca = IsCa::ExplicitNoCa;
         params.use_authority_key_identifier_extension = true;
         params.not_before = spec.validity.not_before;
@@ -273,9 +290,14 @@ fn new_key(what: &str) -> Result<KeyPair> {
     })
 }
 
-fn subject(common_name: &str) -> DistinguishedName {
+/// O, then OU when given, then CN: nats-server reads it back in RFC 2253 order as
+/// `CN=…,OU=…,O=…` ([`Identity::nats_user`]).
+fn subject(common_name: &str, unit: Option<&str>) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, ORGANIZATION);
+    if let Some(unit) = unit {
+        dn.push(DnType::OrganizationalUnitName, unit);
+    }
     dn.push(DnType::CommonName, common_name);
     dn
 }

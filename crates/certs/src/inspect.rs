@@ -18,6 +18,8 @@ use crate::error::{CertError, Result};
 pub struct CertInfo {
     /// Subject common name, if any.
     pub common_name: Option<String>,
+    /// Subject organizational unit (a client certificate's role), if any.
+    pub organizational_unit: Option<String>,
     /// Subject alternative names, normalised (DNS names lower case, IPs in canonical form).
     pub sans: BTreeSet<String>,
     /// Start of validity.
@@ -49,6 +51,12 @@ pub fn describe(der: &[u8], what: &str) -> Result<CertInfo> {
         .next()
         .and_then(|cn| cn.as_str().ok())
         .map(str::to_owned);
+    let organizational_unit = cert
+        .subject()
+        .iter_organizational_unit()
+        .next()
+        .and_then(|ou| ou.as_str().ok())
+        .map(str::to_owned);
     let mut sans = BTreeSet::new();
     if let Some(ext) = cert.subject_alternative_name().map_err(bad)? {
         for name in &ext.value.general_names {
@@ -69,6 +77,7 @@ pub fn describe(der: &[u8], what: &str) -> Result<CertInfo> {
     let key_usage = cert.key_usage().map_err(bad)?;
     Ok(CertInfo {
         common_name,
+        organizational_unit,
         sans,
         not_before: cert.validity().not_before.to_datetime(),
         not_after: cert.validity().not_after.to_datetime(),
@@ -126,6 +135,11 @@ pub enum Renewal {
         /// What the certificate has.
         found: Option<String>,
     },
+    /// The organizational unit (the role) differs from what is required.
+    UnitMismatch {
+        /// What the certificate has.
+        found: Option<String>,
+    },
     /// The required extended key usage is missing.
     MissingUsage(&'static str),
     /// Not valid yet.
@@ -158,6 +172,11 @@ impl fmt::Display for Renewal {
                     found.as_deref().unwrap_or("none")
                 )
             }
+            Renewal::UnitMismatch { found } => write!(
+                f,
+                "role (OU) mismatch (has {})",
+                found.as_deref().unwrap_or("none")
+            ),
             Renewal::MissingUsage(eku) => write!(f, "missing EKU {eku}"),
             Renewal::NotYetValid { not_before } => {
                 write!(f, "not valid before {}", not_before.date())
@@ -230,6 +249,11 @@ pub fn check_leaf(
     if info.common_name.as_deref() != Some(spec.common_name.as_str()) {
         return Verdict::Renew(Renewal::CommonNameMismatch {
             found: info.common_name,
+        });
+    }
+    if info.organizational_unit != spec.unit {
+        return Verdict::Renew(Renewal::UnitMismatch {
+            found: info.organizational_unit,
         });
     }
     match spec.usage {

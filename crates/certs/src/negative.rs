@@ -10,10 +10,10 @@
 
 use std::path::{Path, PathBuf};
 
+use router_core::Identity;
 use time::{Duration, OffsetDateTime};
 
 use crate::authority::{Authority, Issued, LeafSpec, Usage, Validity};
-use crate::bundle::CLIENT_COMMON_NAME;
 use crate::error::Result;
 
 /// Common name of the unrelated CA.
@@ -26,17 +26,20 @@ pub fn other_authority() -> Result<Authority> {
     Authority::generate(OTHER_CA_COMMON_NAME, Validity::days_from_now(365)?)
 }
 
-/// A client certificate (CN `router-client`, EKU clientAuth) issued by `other`.
+/// The internal caller's certificate (OU `internal`, EKU clientAuth) issued by `other`.
 pub fn client_from(other: &Authority) -> Result<Issued> {
-    other.issue(&LeafSpec::client(
-        CLIENT_COMMON_NAME,
+    other.issue(&LeafSpec::for_identity(
+        &Identity::internal(),
         Validity::days_from_now(365)?,
     ))
 }
 
-/// A client certificate signed by the real CA that expired yesterday.
+/// The internal caller's certificate signed by the real CA, expired yesterday.
 pub fn expired_client(ca: &Authority) -> Result<Issued> {
-    ca.issue(&LeafSpec::client(CLIENT_COMMON_NAME, Validity::expired()))
+    ca.issue(&LeafSpec::for_identity(
+        &Identity::internal(),
+        Validity::expired(),
+    ))
 }
 
 /// A server certificate signed by the real CA whose only SAN is `wrong.example`.
@@ -47,20 +50,20 @@ pub fn wrong_san_server(ca: &Authority) -> Result<Issued> {
     ))
 }
 
-/// A certificate signed by the real CA with CN `router-client` but EKU serverAuth only: a
+/// The internal caller's certificate signed by the real CA but with EKU serverAuth only: a
 /// server with `verify: true` must refuse it as a client certificate.
 pub fn client_without_client_auth(ca: &Authority) -> Result<Issued> {
     ca.issue(&LeafSpec {
         usage: Usage::Server,
-        ..LeafSpec::client(CLIENT_COMMON_NAME, Validity::days_from_now(365)?)
+        ..LeafSpec::for_identity(&Identity::internal(), Validity::days_from_now(365)?)
     })
 }
 
 /// A client certificate signed by the real CA whose validity starts tomorrow.
 pub fn not_yet_valid_client(ca: &Authority) -> Result<Issued> {
     let now = OffsetDateTime::now_utc();
-    ca.issue(&LeafSpec::client(
-        CLIENT_COMMON_NAME,
+    ca.issue(&LeafSpec::for_identity(
+        &Identity::internal(),
         Validity {
             not_before: now + Duration::days(1),
             not_after: now + Duration::days(30),

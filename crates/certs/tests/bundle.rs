@@ -22,7 +22,7 @@ fn actions(report: &certs::Report) -> Vec<Action> {
 fn generated_chain_verifies_and_has_the_required_fields() -> TestResult {
     let dir = tempfile::tempdir()?;
     let report = ensure(dir.path(), &EnsureOptions::default())?;
-    assert_eq!(actions(&report), vec![Action::Created; 3]);
+    assert_eq!(actions(&report), vec![Action::Created; 5]);
     let p = &report.paths;
 
     let ca = der(&p.ca_cert)?;
@@ -41,7 +41,13 @@ fn generated_chain_verifies_and_has_the_required_fields() -> TestResult {
     assert!(server_info.server_auth && !server_info.is_ca);
 
     let client_info = inspect::describe(&client, "client")?;
-    assert_eq!(client_info.common_name.as_deref(), Some("router-client"));
+    assert_eq!(client_info.common_name.as_deref(), Some("internal"));
+    assert_eq!(client_info.organizational_unit.as_deref(), Some("internal"));
+    for (cert, role) in [(&p.router_cert, "router"), (&p.operator_cert, "operator")] {
+        let info = inspect::describe(&der(cert)?, role)?;
+        assert_eq!(info.organizational_unit.as_deref(), Some(role));
+        assert!(info.client_auth && !info.server_auth);
+    }
     assert!(client_info.client_auth && !client_info.server_auth);
 
     let in_a_year = OffsetDateTime::now_utc() + Duration::days(364);
@@ -92,7 +98,7 @@ fn force_renews_everything() -> TestResult {
         ..EnsureOptions::default()
     };
     let report = ensure(dir.path(), &options)?;
-    assert_eq!(actions(&report), vec![Action::Renewed(Renewal::Forced); 3]);
+    assert_eq!(actions(&report), vec![Action::Renewed(Renewal::Forced); 5]);
     assert_ne!(old_ca, fs::read_to_string(dir.path().join(certs::CA_CERT))?);
     let p = &report.paths;
     assert!(inspect::is_signed_by(
@@ -116,6 +122,8 @@ fn leaves_from_another_ca_are_renewed() -> TestResult {
         vec![
             Action::Kept,
             Action::Renewed(Renewal::NotSignedByCa),
+            Action::Renewed(Renewal::NotSignedByCa),
+            Action::Renewed(Renewal::NotSignedByCa),
             Action::Renewed(Renewal::NotSignedByCa)
         ]
     );
@@ -136,6 +144,8 @@ fn a_new_ca_renews_the_leaves() -> TestResult {
         actions(&report),
         vec![
             Action::Created,
+            Action::Renewed(Renewal::IssuerRenewed),
+            Action::Renewed(Renewal::IssuerRenewed),
             Action::Renewed(Renewal::IssuerRenewed),
             Action::Renewed(Renewal::IssuerRenewed)
         ]
@@ -161,6 +171,8 @@ fn wrong_san_wrong_key_and_garbage_are_renewed() -> TestResult {
             Action::Renewed(Renewal::SanMismatch {
                 found: vec!["wrong.example".to_owned()]
             }),
+            Action::Kept,
+            Action::Kept,
             Action::Renewed(Renewal::KeyMismatch)
         ]
     );
@@ -181,7 +193,7 @@ fn expiring_and_expired_certificates_are_detected_and_renewed() -> TestResult {
     ensure(dir.path(), &EnsureOptions::default())?;
     let paths = BundlePaths::new(dir.path());
     let ca = Authority::load(&paths.ca_cert, &paths.ca_key)?;
-    let [server_spec, _] = certs::standard_leaves(10)?;
+    let server_spec = certs::server_leaf(10)?;
     // Valid for 10 more days only: inside the 30-day window.
     ca.issue(&server_spec)?
         .write(&paths.server_cert, &paths.server_key)?;
@@ -219,7 +231,7 @@ fn expiring_and_expired_certificates_are_detected_and_renewed() -> TestResult {
         Action::Renewed(Renewal::ExpiresSoon { .. })
     ));
     assert!(matches!(
-        report.entries[2].action,
+        report.entries[4].action,
         Action::Renewed(Renewal::ExpiresSoon { .. })
     ));
     Ok(())
@@ -319,5 +331,58 @@ fn the_bundle_loads_its_own_ca() -> TestResult {
     )?);
     let missing = BundlePaths::new(&dir.path().join("missing")).authority();
     assert!(missing.is_err());
+    Ok(())
+}
+
+#[test]
+fn tenant_certificates_are_issued_on_request_and_kept_afterwards() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let options = EnsureOptions {
+        tenants: vec!["acme".to_owned()],
+        ..EnsureOptions::default()
+    };
+    let report = ensure(dir.path(), &options)?;
+    let acme = report.entries.last().expect("an entry per certificate");
+    assert_eq!(
+        (acme.role.as_str(), &acme.action),
+        ("tenant acme", &Action::Created)
+    );
+    let info = inspect::describe(&der(&acme.cert)?, "acme")?;
+    assert_eq!(info.organizational_unit.as_deref(), Some("tenant"));
+    assert_eq!(info.common_name.as_deref(), Some("acme"));
+    assert_eq!(certs::tenants_in(dir.path()), ["acme"]);
+    // Without --tenant the tenant already there is judged too, and kept.
+    let again = ensure(dir.path(), &EnsureOptions::default())?;
+    assert!(again.all_kept());
+    assert_eq!(again.entries.len(), 6);
+
+    let dotted = EnsureOptions {
+        tenants: vec!["acme.eu".to_owned()],
+        ..EnsureOptions::default()
+    };
+    let err = ensure(dir.path(), &dotted).map_err(|e| e.to_string());
+    assert!(err.is_err_and(|e| e.contains("no dots")));
+    Ok(())
+}
+
+#[test]
+fn a_certificate_with_the_wrong_role_is_renewed() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    ensure(dir.path(), &EnsureOptions::default())?;
+    let paths = BundlePaths::new(dir.path());
+    let ca = Authority::load(&paths.ca_cert, &paths.ca_key)?;
+    // CN router, but OU operator.
+    ca.issue(&LeafSpec {
+        unit: Some("operator".to_owned()),
+        ..LeafSpec::for_identity(&certs::Identity::router(), Validity::days_from_now(365)?)
+    })?
+    .write(&paths.router_cert, &paths.router_key)?;
+    let report = ensure(dir.path(), &EnsureOptions::default())?;
+    assert_eq!(
+        report.entries[2].action,
+        Action::Renewed(Renewal::UnitMismatch {
+            found: Some("operator".to_owned())
+        })
+    );
     Ok(())
 }

@@ -603,13 +603,10 @@ mod tests {
     #[test]
     fn the_cluster_block_lists_every_route_and_mutual_tls() -> anyhow::Result<()> {
         let tls = TlsFiles {
-            dir: "/c".into(),
             ca_cert: "/c/ca.pem".into(),
-            ca_key: "/c/ca-key.pem".into(),
             server_cert: "/c/node.pem".into(),
             server_key: "/c/node-key.pem".into(),
-            client_cert: "/c/client.pem".into(),
-            client_key: "/c/client-key.pem".into(),
+            ..TlsFiles::new(Path::new("/c"))
         };
         let routes = vec![
             "nats-route://127.0.0.1:1".to_owned(),

@@ -79,9 +79,9 @@ impl RouterProcess {
                 .arg("--tls-ca")
                 .arg(&tls.ca_cert)
                 .arg("--tls-cert")
-                .arg(&tls.client_cert)
+                .arg(&tls.router_cert)
                 .arg("--tls-key")
-                .arg(&tls.client_key);
+                .arg(&tls.router_key);
         }
         command.args(&options.extra_args);
         let mut child = command

@@ -185,10 +185,10 @@ impl NatsServer {
     /// A handle to the server named by the environment, or `None` when `NATS_URL` is unset:
     /// - `NATS_URL`: client URL, e.g. `tls://127.0.0.1:4222`;
     /// - `NATS_MONITOR_PORT`: monitoring port (default 8222);
-    /// - `NATS_CA`, `NATS_CERT`, `NATS_KEY`: CA, client certificate and key for TLS. The CA
-    ///   key and server files are taken to be beside `NATS_CA` under the standard names
-    ///   (`ca-key.pem`, `server-cert.pem`, `server-key.pem`), as `cargo xtask certs` writes
-    ///   them; they may not exist for servers set up otherwise.
+    /// - `NATS_CA`, `NATS_CERT`, `NATS_KEY`: CA, the internal caller's certificate and key
+    ///   for TLS. The CA key, the server files and the other roles' certificates (router,
+    ///   operator, tenants) are taken to be beside `NATS_CA` under the standard names, as
+    ///   `cargo xtask certs` writes them; they may not exist for servers set up otherwise.
     ///
     /// Dropping it does nothing; `stop` and `restart` fail.
     pub fn external_from_env() -> anyhow::Result<Option<Self>> {
@@ -215,13 +215,10 @@ impl NatsServer {
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|| PathBuf::from("."));
                 Some(TlsFiles {
-                    ca_key: dir.join(certs::CA_KEY),
-                    server_cert: dir.join(certs::SERVER_CERT),
-                    server_key: dir.join(certs::SERVER_KEY),
                     client_cert: PathBuf::from(cert),
                     client_key: PathBuf::from(key),
                     ca_cert,
-                    dir,
+                    ..TlsFiles::new(&dir)
                 })
             }
             None => None,

@@ -17,19 +17,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use async_nats::{Client, Message, Subject, Subscriber};
+use async_nats::{Client, Message, Subject};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 
-use router_core::{Handled, Outcome, Reason, Router};
+use router_core::{Handled, IntakeErrorCode, Outcome, Reason, Router};
 
 use crate::backpressure::Backpressure;
+use crate::config::subject_tenant;
 use crate::dlq::Dlq;
 use crate::fleet_idempotency::FleetIdempotency;
 use crate::metrics::Metrics;
 use crate::micro::EndpointCounters;
 use crate::readiness::Readiness;
+use crate::scoped::Scoped;
 use crate::sticky_sync::StickySync;
 use crate::{clock, nats, shutdown};
 
@@ -72,12 +74,17 @@ pub struct DecidePath {
     pub counters: Arc<EndpointCounters>,
     /// Settles idempotency keys with the fleet (`idempotency_store = "kv"`).
     pub fleet_idempotency: Option<Arc<FleetIdempotency>>,
+    /// The tenant-scoped decide subject (`<prefix>.v1.decide.tenant.*`): a request that came
+    /// by it is decided only for the tenant its subject names.
+    pub scoped_subject: String,
 }
 
 /// Where and how many workers subscribe.
 pub struct Intake {
     /// The decide subject.
     pub subject: String,
+    /// Its tenant-scoped twin (`<prefix>.v1.decide.tenant.*`).
+    pub scoped_subject: String,
     /// Its queue group.
     pub queue_group: String,
     /// Workers, each with its own queue subscription: the most requests processed at once.
@@ -107,10 +114,14 @@ pub async fn serve(
     let subscribe_all = async {
         let mut subscriptions = Vec::with_capacity(intake.workers);
         for _ in 0..intake.workers {
-            let subscription = client
-                .queue_subscribe(intake.subject.clone(), intake.queue_group.clone())
-                .await
-                .context("cannot subscribe to the decide subject")?;
+            let subscription = Scoped::subscribe(
+                &client,
+                &intake.subject,
+                &intake.scoped_subject,
+                Some(&intake.queue_group),
+            )
+            .await
+            .context("cannot subscribe to the decide subjects")?;
             subscriptions.push(subscription);
         }
         readiness.mark_subscribed(&client).await;
@@ -137,6 +148,7 @@ pub async fn serve(
         .collect();
     tracing::info!(
         subject = %intake.subject,
+        scoped = %intake.scoped_subject,
         workers = intake.workers,
         queue_capacity = intake.queue_capacity,
         responder = ?path.responder,
@@ -198,7 +210,7 @@ impl Worker {
     /// Returns how many requests it answered while draining.
     async fn run(
         mut self,
-        mut subscription: Subscriber,
+        mut subscription: Scoped,
         mut shutdown: watch::Receiver<bool>,
         hurry: watch::Receiver<bool>,
     ) -> u64 {
@@ -234,7 +246,7 @@ impl Worker {
 
     /// Reads what the subscription already holds (at most [`READ_BATCH`]); false when the
     /// subscription has ended.
-    async fn read_available(&mut self, subscription: &mut Subscriber) -> bool {
+    async fn read_available(&mut self, subscription: &mut Scoped) -> bool {
         for _ in 0..READ_BATCH {
             match subscription.next().now_or_never() {
                 Some(Some(message)) => self.admit(message).await,
@@ -301,11 +313,7 @@ impl Worker {
     /// After shutdown: unsubscribes, then answers what was queued and what the server had
     /// already routed here; once `hurry` flips (the drain timeout), the rest is answered
     /// `overloaded`. Returns how many it answered.
-    async fn drain(
-        mut self,
-        mut subscription: Subscriber,
-        mut hurry: watch::Receiver<bool>,
-    ) -> u64 {
+    async fn drain(mut self, mut subscription: Scoped, mut hurry: watch::Receiver<bool>) -> u64 {
         let mut answered = 0;
         let connected = nats::is_connected(&self.client);
         if connected {
@@ -447,14 +455,36 @@ fn respond(path: &DecidePath, message: &Message) -> Handled {
                 .map(|v| v.as_str());
             // A panic here is a bug in the router, never the caller's fault: answer
             // `internal` and keep the worker serving.
+            let scope = subject_tenant(&path.scoped_subject, &message.subject);
             let decide = || {
-                path.router
-                    .handle(&message.payload, version, clock::now_ms(), &mut rand::rng())
+                path.router.handle_scoped(
+                    &message.payload,
+                    version,
+                    scope,
+                    clock::now_ms(),
+                    &mut rand::rng(),
+                )
             };
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(decide)).unwrap_or_else(|_| {
-                tracing::error!("decide panicked; answered internal");
-                path.router.internal_error(&message.payload)
-            })
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decide))
+                .unwrap_or_else(|_| {
+                    tracing::error!("decide panicked; answered internal");
+                    path.router.internal_error(&message.payload)
+                });
+            if let (
+                Some(scope),
+                Outcome::Rejected {
+                    intake, tenant_id, ..
+                },
+            ) = (scope, &handled.outcome)
+            {
+                if *intake == Some(IntakeErrorCode::TenantForbidden)
+                    && tenant_id.as_deref() != Some(scope)
+                {
+                    path.metrics.scope_refused_decide.increment(1);
+                    tracing::debug!(subject_tenant = scope, tenant_id = ?tenant_id, "decide for another tenant refused");
+                }
+            }
+            handled
         }
     }
 }

@@ -12,17 +12,21 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use router_core::{FeedbackEffect, Router};
+use router_core::{FeedbackEffect, FeedbackError, Router};
 
+use crate::config::subject_tenant;
 use crate::metrics::Metrics;
 use crate::micro::EndpointCounters;
 use crate::readiness::Readiness;
+use crate::scoped::Scoped;
 use crate::{clock, shutdown};
 
-/// Applies feedback messages on `subject` until `shutdown` flips.
+/// Applies feedback messages on `[unscoped, scoped]` (the contract's subject and its
+/// tenant-scoped twin) until `shutdown` flips. A report that came by a tenant's subject
+/// applies only to that tenant.
 pub async fn serve(
     client: Client,
-    subject: String,
+    [unscoped, scoped]: [String; 2],
     router: Arc<Router>,
     metrics: Arc<Metrics>,
     counters: Arc<EndpointCounters>,
@@ -30,10 +34,9 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let subscribe = async {
-        let subscription = client
-            .subscribe(subject)
+        let subscription = Scoped::subscribe(&client, &unscoped, &scoped, None)
             .await
-            .context("cannot subscribe to the feedback subject")?;
+            .context("cannot subscribe to the feedback subjects")?;
         readiness.mark_subscribed(&client).await;
         anyhow::Ok(subscription)
     };
@@ -47,7 +50,8 @@ pub async fn serve(
             message = subscription.next() => match message { Some(m) => m, None => break },
         };
         let started = std::time::Instant::now();
-        let applied = router.feedback(&message.payload, clock::now_ms());
+        let scope = subject_tenant(&scoped, &message.subject);
+        let applied = router.feedback_scoped(&message.payload, scope, clock::now_ms());
         let error = applied.as_ref().err().map(|e| e.code().as_str());
         counters.record(started.elapsed(), error);
         let answer = match applied {
@@ -63,6 +67,9 @@ pub async fn serve(
             }
             Err(err) => {
                 metrics.feedback_rejected.increment(1);
+                if matches!(err, FeedbackError::TenantMismatch { .. }) {
+                    metrics.scope_refused_feedback.increment(1);
+                }
                 tracing::debug!(%err, "feedback refused");
                 serde_json::json!({"ok": false,
                                    "error": {"code": err.code().as_str(), "message": err.to_string()}})

@@ -42,6 +42,7 @@ pub mod micro;
 pub mod nats;
 pub mod policies;
 pub mod readiness;
+pub mod scoped;
 pub mod service;
 pub mod shutdown;
 pub mod sticky_sync;

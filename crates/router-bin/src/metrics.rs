@@ -138,6 +138,10 @@ pub struct Metrics {
     pub feedback_applied: Counter,
     /// Feedback messages refused.
     pub feedback_rejected: Counter,
+    /// Decide requests on a tenant's scoped subject naming another tenant, refused.
+    pub scope_refused_decide: Counter,
+    /// Feedback on a tenant's scoped subject naming another tenant, refused.
+    pub scope_refused_feedback: Counter,
     /// Circuit breakers not closed.
     pub breakers_not_closed: Gauge,
 }
@@ -179,6 +183,14 @@ impl Metrics {
             reloads_failed: r.counter("router_policy_reloads_total", &[("result", "error")]),
             feedback_applied: r.counter("router_feedback_total", &[("result", "applied")]),
             feedback_rejected: r.counter("router_feedback_total", &[("result", "rejected")]),
+            scope_refused_decide: r.counter(
+                "router_tenant_scope_refusals_total",
+                &[("endpoint", "decide")],
+            ),
+            scope_refused_feedback: r.counter(
+                "router_tenant_scope_refusals_total",
+                &[("endpoint", "feedback")],
+            ),
             breakers_not_closed: r.gauge("router_circuit_breakers_not_closed", &[]),
             registry,
         })
@@ -207,6 +219,11 @@ impl Metrics {
 fn describe(r: &Registry) {
     r.describe_counter("router_decisions_total", None, "Decisions by reason");
     r.describe_counter("router_errors_total", None, "Error replies by error code");
+    r.describe_counter(
+        "router_tenant_scope_refusals_total",
+        None,
+        "Requests on a tenant's scoped subject naming another tenant, refused unauthorized",
+    );
     r.describe_histogram(
         "router_decide_latency_seconds",
         Some(Unit::Seconds),

@@ -114,7 +114,8 @@ impl ClientTls {
 }
 
 /// `options` with TLS required and set up from `tls`: its CA as root certificates, its
-/// client certificate and key; unchanged when `tls` is `None`. The files are read when the
+/// client certificate and key, and the inbox prefix of the certificate's identity
+/// ([`router_core::Identity::inbox_prefix`]); unchanged when `tls` is `None`. The files are read when the
 /// connection is made. Never `tls_client_config`, which loads the platform's certificate
 /// store on every connect.
 pub fn tls_options(options: ConnectOptions, tls: Option<&ClientTls>) -> ConnectOptions {
@@ -127,6 +128,10 @@ pub fn tls_options(options: ConnectOptions, tls: Option<&ClientTls>) -> ConnectO
     }
     if let Some((cert, key)) = &tls.client {
         options = options.add_client_certificate(cert.clone(), key.clone());
+        // nats-server lets each identity subscribe only below its own inbox prefix.
+        if let Ok(identity) = crate::tls::certificate_identity(cert) {
+            options = options.custom_inbox_prefix(identity.inbox_prefix());
+        }
     }
     options
 }

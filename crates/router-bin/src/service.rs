@@ -112,6 +112,7 @@ fn prepare(config: &Config, metrics: &Metrics, strict: bool) -> anyhow::Result<R
     if let Some(cert) = &config.nats.cert {
         let days = tls::check_client_certificate(cert).map_err(ConfigError)?;
         metrics.client_cert_days_left.set(days);
+        tls::check_router_certificate(cert).map_err(ConfigError)?;
     }
     let router = Router::new(RouterSettings {
         allowed_tenants: config.allowed_tenants(),
@@ -249,7 +250,7 @@ pub async fn start(
     let decide_counters = counters.decide.clone();
     let feedback_task = tokio::spawn(feedback::serve(
         client.clone(),
-        subjects.feedback.clone(),
+        [subjects.feedback.clone(), subjects.feedback_scoped.clone()],
         router.clone(),
         metrics.clone(),
         counters.feedback.clone(),
@@ -289,6 +290,7 @@ pub async fn start(
             .then(|| Dlq::new(subjects.dlq.clone(), metrics.clone())),
         sticky_sync,
         default_reply: subjects.decide_reply.clone().into(),
+        scoped_subject: subjects.decide_scoped.clone(),
         counters: decide_counters,
         fleet_idempotency: (config.router.idempotency_store == StickyStore::Kv).then(|| {
             FleetIdempotency::start(
@@ -302,6 +304,7 @@ pub async fn start(
     });
     let intake = Intake {
         subject: subjects.decide.clone(),
+        scoped_subject: subjects.decide_scoped.clone(),
         queue_group: config.router.queue_group.clone(),
         workers: config.router.concurrency,
         queue_capacity: config.router.queue_capacity,

@@ -1,10 +1,12 @@
-//! TLS checks made before connecting: the client certificate's validity and what the server
-//! demands (read from its INFO line), so misconfigurations fail with a sentence, not a hang.
+//! TLS checks made before connecting: the client certificate's validity and role, and what
+//! the server demands (read from its INFO line), so misconfigurations fail with a sentence,
+//! not a hang.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
+use router_core::{Identity, Role};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use serde::Deserialize;
@@ -16,20 +18,61 @@ pub const EXPIRY_WARNING_DAYS: i64 = 30;
 /// Days until the certificate in `path` expires (negative once expired). Fails, naming the
 /// file, when it is unreadable, not PEM or not X.509.
 pub fn days_until_expiry(path: &Path) -> anyhow::Result<f64> {
-    let der = CertificateDer::pem_file_iter(path)
-        .with_context(|| format!("cannot read certificate file {}", path.display()))?
-        .next()
-        .with_context(|| format!("{} holds no PEM certificate", path.display()))?
-        .with_context(|| format!("{} is not a readable PEM certificate", path.display()))?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|err| {
-        anyhow::anyhow!("{} is not a valid X.509 certificate: {err}", path.display())
-    })?;
-    let not_after = cert.validity().not_after.timestamp();
+    let der = read_certificate(path)?;
+    let not_after = parse(&der, path)?.validity().not_after.timestamp();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     Ok((not_after - now) as f64 / 86_400.0)
+}
+
+/// The first certificate of the PEM file `path`, as DER.
+fn read_certificate(path: &Path) -> anyhow::Result<CertificateDer<'static>> {
+    CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("cannot read certificate file {}", path.display()))?
+        .next()
+        .with_context(|| format!("{} holds no PEM certificate", path.display()))?
+        .with_context(|| format!("{} is not a readable PEM certificate", path.display()))
+}
+
+fn parse<'a>(
+    der: &'a CertificateDer<'_>,
+    path: &Path,
+) -> anyhow::Result<x509_parser::certificate::X509Certificate<'a>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|err| {
+        anyhow::anyhow!("{} is not a valid X.509 certificate: {err}", path.display())
+    })?;
+    Ok(cert)
+}
+
+/// The identity the certificate in `path` carries (its subject's OU and CN).
+pub fn certificate_identity(path: &Path) -> anyhow::Result<Identity> {
+    let der = read_certificate(path)?;
+    let cert = parse(&der, path)?;
+    let subject = cert.subject();
+    let unit = subject
+        .iter_organizational_unit()
+        .find_map(|v| v.as_str().ok());
+    let common_name = subject.iter_common_name().find_map(|v| v.as_str().ok());
+    Identity::from_subject(unit, common_name)
+        .with_context(|| format!("certificate {}", path.display()))
+}
+
+/// Refuses a client certificate that is not a router's: nats-server would give it another
+/// role's permissions (or none), and the router would fail on its first subscription.
+pub fn check_router_certificate(path: &Path) -> anyhow::Result<()> {
+    let certificate_for_router = "the router needs a router certificate (OU=router): \
+        _artifacts/certs/router-cert.pem and router-key.pem from `cargo xtask certs`";
+    match certificate_identity(path) {
+        Ok(identity) if identity.role() == Role::Router => Ok(()),
+        Ok(identity) => bail!(
+            "client certificate {} is the {identity}'s certificate (OU={}); {certificate_for_router}",
+            path.display(),
+            identity.role().unit()
+        ),
+        Err(err) => bail!("{err:#}; {certificate_for_router}"),
+    }
 }
 
 /// Refuses an expired client certificate; warns when it expires soon. Returns days left.

@@ -22,6 +22,7 @@ use clap::Parser;
 use nats_harness::cluster::NatsCluster;
 use nats_harness::{RouterOptions, RouterProcess};
 use router_bin::buckets;
+use router_core::Identity;
 use serde_json::{json, Value};
 
 mod support;
@@ -202,7 +203,8 @@ async fn connect(cluster: &NatsCluster, node: Option<usize>) -> anyhow::Result<a
         .collect::<anyhow::Result<_>>()?;
     async_nats::ConnectOptions::new()
         .add_root_certificates(tls.ca_cert.clone())
-        .add_client_certificate(tls.client_cert.clone(), tls.client_key.clone())
+        .add_client_certificate(tls.operator_cert.clone(), tls.operator_key.clone())
+        .custom_inbox_prefix(Identity::operator().inbox_prefix())
         .require_tls(true)
         .max_reconnects(None)
         .connect(servers)

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use nats_harness::NatsServer;
 use nix::sys::signal::Signal;
+use router_core::Identity;
 use serde_json::{json, Value};
 use support::{client, decide, policy_dir, request, tls_server, RouterArgs, TestRouter};
 
@@ -222,13 +223,7 @@ async fn answers_again_after_nats_restarts() {
     let deadline = restarted + Duration::from_secs(5);
     // /readyz follows the connection and the router answers again within 5 s.
     loop {
-        let nats = async_nats::ConnectOptions::new()
-            .add_root_certificates(server.tls().expect("tls").ca_cert.clone())
-            .add_client_certificate(
-                server.tls().expect("tls").client_cert.clone(),
-                server.tls().expect("tls").client_key.clone(),
-            )
-            .require_tls(true)
+        let nats = support::options_as(&server, &Identity::operator())
             .connect(server.client_url())
             .await;
         if let Ok(nats) = nats {
@@ -521,9 +516,9 @@ fn a_busy_metrics_port_is_reported() {
         .arg("--tls-ca")
         .arg(&tls.ca_cert)
         .arg("--tls-cert")
-        .arg(&tls.client_cert)
+        .arg(&tls.router_cert)
         .arg("--tls-key")
-        .arg(&tls.client_key)
+        .arg(&tls.router_key)
         .output()
         .expect("run router");
     assert_eq!(output.status.code(), Some(1));

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use router_core::Identity;
 use serde_json::{json, Value};
 use support::{RouterArgs, DECIDE};
 
@@ -87,19 +88,13 @@ async fn a_burst_far_beyond_capacity_gets_one_reply_each_and_recovers() {
         .unwrap_or(0.0);
 
     // Replies come back on one wildcard subscription, each to its own subject.
-    let receiver = async_nats::ConnectOptions::new()
-        .add_root_certificates(server.tls().expect("tls").ca_cert.clone())
-        .add_client_certificate(
-            server.tls().expect("tls").client_cert.clone(),
-            server.tls().expect("tls").client_key.clone(),
-        )
-        .require_tls(true)
+    let receiver = support::options_as(&server, &Identity::operator())
         .subscription_capacity(4 * BURST)
         .connect(server.client_url())
         .await
         .expect("receiver connects");
     let mut replies = receiver
-        .subscribe("burst.reply.>")
+        .subscribe("_INBOX.operator.burst.>")
         .await
         .expect("subscribe to the replies");
     receiver.flush().await.expect("flush");
@@ -114,7 +109,7 @@ async fn a_burst_far_beyond_capacity_gets_one_reply_each_and_recovers() {
     let started = Instant::now();
     for (i, body) in bodies.into_iter().enumerate() {
         publisher
-            .publish_with_reply(DECIDE, format!("burst.reply.{i}"), body.into())
+            .publish_with_reply(DECIDE, format!("_INBOX.operator.burst.{i}"), body.into())
             .await
             .expect("publish");
     }

@@ -111,7 +111,7 @@ async fn the_router_never_becomes_ready_against_a_server_without_its_name() {
     // template); the TLS flags make the router require TLS and verify 127.0.0.1.
     let router = spawn_router_with(
         &wrong,
-        [&tls.ca_cert, &tls.client_cert, &tls.client_key],
+        [&tls.ca_cert, &tls.router_cert, &tls.router_key],
         policies.path(),
     );
     let ready = router.wait_ready(Duration::from_secs(3));

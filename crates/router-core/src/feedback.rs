@@ -34,6 +34,14 @@ pub enum FeedbackError {
     /// The provider appears in no policy the report could feed.
     #[error("provider {0} is not part of the policy")]
     UnknownProvider(String),
+    /// A report on a tenant's scoped subject naming another tenant.
+    #[error("tenant_id {tenant_id} does not match the tenant of the subject ({subject_tenant})")]
+    TenantMismatch {
+        /// The body's tenant.
+        tenant_id: String,
+        /// The subject's tenant.
+        subject_tenant: String,
+    },
 }
 
 impl FeedbackError {
@@ -44,6 +52,7 @@ impl FeedbackError {
                 ErrorCode::InvalidRequest
             }
             FeedbackError::UnknownPolicy { .. } => ErrorCode::PolicyNotFound,
+            FeedbackError::TenantMismatch { .. } => ErrorCode::Unauthorized,
         }
     }
 }
@@ -82,11 +91,31 @@ struct Feedback {
 impl Router {
     /// Applies one feedback message to the circuit breakers.
     pub fn feedback(&self, body: &[u8], now_ms: u64) -> Result<FeedbackEffect, FeedbackError> {
+        self.feedback_scoped(body, None, now_ms)
+    }
+
+    /// [`Router::feedback`] for a report that arrived on a tenant's scoped subject: one
+    /// naming another tenant is refused ([`FeedbackError::TenantMismatch`]) before it
+    /// touches a breaker. `None` is the unscoped subject of a trusted caller.
+    pub fn feedback_scoped(
+        &self,
+        body: &[u8],
+        subject_tenant: Option<&str>,
+        now_ms: u64,
+    ) -> Result<FeedbackEffect, FeedbackError> {
         if body.len() > self.settings.limits.max_payload {
             return Err(FeedbackError::Invalid("body over the size limit".into()));
         }
         let feedback: Feedback =
             serde_json::from_slice(body).map_err(|err| FeedbackError::Invalid(err.to_string()))?;
+        if let Some(scope) = subject_tenant {
+            if feedback.tenant_id != scope {
+                return Err(FeedbackError::TenantMismatch {
+                    tenant_id: feedback.tenant_id,
+                    subject_tenant: scope.to_owned(),
+                });
+            }
+        }
         if feedback
             .latency_ms
             .is_some_and(|ms| !ms.is_finite() || ms < 0.0)

@@ -154,6 +154,21 @@ impl Router {
         now_ms: u64,
         rng: &mut impl Rng,
     ) -> Handled {
+        self.handle_scoped(body, version_header, None, now_ms, rng)
+    }
+
+    /// [`Router::handle`] for a request that arrived on a tenant's scoped subject: a body
+    /// whose `tenant_id` is not `subject_tenant` is refused `unauthorized`
+    /// (`TENANT_FORBIDDEN`), so a caller proven to be one tenant cannot decide as another.
+    /// `None` is the unscoped subject of a trusted caller.
+    pub fn handle_scoped(
+        &self,
+        body: &[u8],
+        version_header: Option<&str>,
+        subject_tenant: Option<&str>,
+        now_ms: u64,
+        rng: &mut impl Rng,
+    ) -> Handled {
         let request = match request::decode(body, version_header, &self.settings.limits) {
             Ok(request) => request,
             Err(rejected_request) => {
@@ -175,6 +190,22 @@ impl Router {
             trace_id: request.trace_id.as_deref(),
         };
         let tenant = || Some(request.tenant_id.clone());
+
+        if let Some(scope) = subject_tenant {
+            if request.tenant_id != scope {
+                let mut rejection = Rejection::new(
+                    ErrorCode::Unauthorized,
+                    format!(
+                        "tenant_id {} does not match the tenant of the subject ({scope})",
+                        request.tenant_id
+                    ),
+                )
+                .with_detail("tenant_id", request.tenant_id.as_str())
+                .with_detail("subject_tenant", scope);
+                rejection.intake = Some(IntakeErrorCode::TenantForbidden);
+                return rejected(&rejection, context, tenant());
+            }
+        }
 
         if let Some(allowed) = &self.settings.allowed_tenants {
             if !allowed.contains(&request.tenant_id) {

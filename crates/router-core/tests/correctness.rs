@@ -237,3 +237,34 @@ fn concurrent_repeats_of_a_key_decide_once() {
         assert_eq!(providers.len(), 1, "round {round}: {providers:?}");
     }
 }
+
+/// On a tenant's scoped subject, a body naming another tenant gets `unauthorized`
+/// (TENANT_FORBIDDEN) and no decision; the subject's own tenant decides as usual.
+#[test]
+fn a_scoped_request_for_another_tenant_is_refused() {
+    let router = router();
+    let body = bytes(&base_for("globex"));
+    let refused = parse(&router.handle_scoped(&body, None, Some("acme"), 1_000, &mut rng(1)));
+    assert_eq!(code(&refused), "unauthorized", "{refused}");
+    assert_eq!(refused["error"]["intake_error_code"], "TENANT_FORBIDDEN");
+    assert_eq!(refused["error"]["details"]["subject_tenant"], "acme");
+    let own = bytes(&base_for("acme"));
+    let decided = parse(&router.handle_scoped(&own, None, Some("acme"), 1_000, &mut rng(1)));
+    assert_eq!(decided["ok"], true, "{decided}");
+}
+
+/// Feedback on a tenant's scoped subject naming another tenant changes no breaker.
+#[test]
+fn scoped_feedback_for_another_tenant_touches_no_breaker() {
+    let router = two_policies();
+    for _ in 0..10 {
+        let err = router
+            .feedback_scoped(&feedback("acme", "a", "failure"), Some("globex"), 1_000)
+            .expect_err("refused");
+        assert_eq!(err.code().as_str(), "unauthorized");
+    }
+    assert_eq!(state(&router, "fast", "a", 1_000), BreakerState::Closed);
+    router
+        .feedback_scoped(&feedback("acme", "a", "failure"), Some("acme"), 1_000)
+        .expect("own tenant applies");
+}

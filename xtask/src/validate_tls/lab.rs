@@ -179,8 +179,8 @@ fn issue_case_certs(server_tls: &nats_harness::TlsFiles, dir: &Path) -> anyhow::
         .with_context(|| format!("could not copy the CA certificate to {}", ca_cert.display()))?;
     let client_cert = dir.join(certs::CLIENT_CERT);
     let client_key = dir.join(certs::CLIENT_KEY);
-    ca.issue(&LeafSpec::client(
-        certs::CLIENT_COMMON_NAME,
+    ca.issue(&LeafSpec::for_identity(
+        &certs::Identity::internal(),
         Validity::days_from_now(1)?,
     ))?
     .write(&client_cert, &client_key)

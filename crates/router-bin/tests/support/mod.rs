@@ -11,7 +11,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use nats_harness::{NatsServer, RouterOptions, TlsFiles};
+use router_bin::nats::ClientTls;
 use router_bin::{Cli, Config, RunningRouter};
+use router_core::Identity;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
@@ -100,7 +102,7 @@ fn flags(server: &NatsServer, args: &RouterArgs<'_>) -> Vec<String> {
     flags
 }
 
-/// No config file, `nats_url`, the client TLS files when there are any, a free HTTP port.
+/// No config file, `nats_url`, the router's TLS files when there are any, a free HTTP port.
 pub fn connection_flags(nats_url: &str, tls: Option<&TlsFiles>) -> Vec<String> {
     let mut flags = vec![
         "--config".to_owned(),
@@ -113,8 +115,8 @@ pub fn connection_flags(nats_url: &str, tls: Option<&TlsFiles>) -> Vec<String> {
     if let Some(tls) = tls {
         for (flag, path) in [
             ("--tls-ca", &tls.ca_cert),
-            ("--tls-cert", &tls.client_cert),
-            ("--tls-key", &tls.client_key),
+            ("--tls-cert", &tls.router_cert),
+            ("--tls-key", &tls.router_key),
         ] {
             flags.push(flag.to_owned());
             flags.push(path.to_string_lossy().into_owned());
@@ -275,19 +277,32 @@ fn process_options(args: RouterArgs<'_>) -> anyhow::Result<RouterOptions> {
     })
 }
 
-/// A NATS client connected like the router (TLS + client certificate when the server has TLS).
-pub async fn client(server: &NatsServer) -> async_nats::Client {
-    let mut options = async_nats::ConnectOptions::new();
-    if let Some(tls) = server.tls() {
-        options = options
-            .add_root_certificates(tls.ca_cert.clone())
-            .add_client_certificate(tls.client_cert.clone(), tls.client_key.clone())
-            .require_tls(true);
-    }
-    options
+/// Connect options for `identity` on `server`: with TLS, its certificate (issued from the
+/// server's CA when missing) and its inbox prefix.
+pub fn options_as(server: &NatsServer, identity: &Identity) -> async_nats::ConnectOptions {
+    let tls = server.tls().map(|files| ClientTls {
+        ca: Some(files.ca_cert.clone()),
+        client: Some(
+            files
+                .ensure_identity(identity)
+                .expect("the identity's certificate"),
+        ),
+    });
+    router_bin::nats::tls_options(async_nats::ConnectOptions::new(), tls.as_ref())
+}
+
+/// A NATS client of `identity` on `server`.
+pub async fn client_as(server: &NatsServer, identity: &Identity) -> async_nats::Client {
+    options_as(server, identity)
         .connect(server.client_url())
         .await
         .expect("test client connects")
+}
+
+/// A NATS client with the operator's certificate (every caller subject, policies, dead
+/// letters) when the server has TLS.
+pub async fn client(server: &NatsServer) -> async_nats::Client {
+    client_as(server, &Identity::operator()).await
 }
 
 /// Sends one decide request and parses the reply.
