@@ -132,7 +132,10 @@ pub fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
 fn create_buckets(record: &ClusterRecord, replicas: usize) -> anyhow::Result<()> {
     let target = policy_cmd::Target {
         url: record.urls.clone(),
-        tls: record.client_tls.clone(),
+        tls: record
+            .client_tls
+            .as_ref()
+            .map(|(ca, _, _)| policy_cmd::operator_tls(ca)),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -305,8 +305,7 @@ pub fn resolve(connection: &Connection) -> anyhow::Result<Target> {
     let tls = if uses_tls {
         // Policies are the operator's: its certificate beside the recorded CA.
         let ca = recorded_tls.map_or_else(|| certs.join(certs::CA_CERT), |(ca, _, _)| ca);
-        let set = certs::BundlePaths::new(ca.parent().unwrap_or(&certs));
-        let (cert, key) = (set.operator_cert, set.operator_key);
+        let (ca, cert, key) = operator_tls(&ca);
         let pick = |flag: &Option<PathBuf>, default: PathBuf| flag.clone().unwrap_or(default);
         Some((
             pick(&connection.tls_ca, ca),
@@ -327,6 +326,13 @@ pub fn resolve(connection: &Connection) -> anyhow::Result<Target> {
         }
     }
     Ok(Target { url, tls })
+}
+
+/// The CA `ca` with the operator's certificate and key from the same folder (as
+/// `cargo xtask certs` writes them).
+pub fn operator_tls(ca: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let set = certs::BundlePaths::new(ca.parent().unwrap_or(Path::new(".")));
+    (ca.to_path_buf(), set.operator_cert, set.operator_key)
 }
 
 /// Connects to `target` (any of its URLs), with TLS set up as the router does it.

@@ -64,7 +64,7 @@ fn certs_are_created_kept_and_renewed_with_force() -> anyhow::Result<()> {
     assert_eq!(forced.code, 0, "{}", forced.all());
     assert_eq!(
         forced.stdout.matches("renewed: forced").count(),
-        6,
+        10,
         "{}",
         forced.stdout
     );

@@ -127,7 +127,7 @@ fn tls_start_uses_the_generated_certificates_and_requires_client_certs() -> anyh
     );
     let certs = sandbox.path().join("certs");
     let conf = fs::read_to_string(sandbox.path().join("nats.conf"))?;
-    assert!(conf.contains("verify: true"));
+    assert!(conf.contains("verify_and_map: true"));
     assert!(conf.contains(&certs.join("server-cert.pem").to_string_lossy().into_owned()));
 
     let timeout = Duration::from_secs(5);

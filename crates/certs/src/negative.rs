@@ -1,6 +1,7 @@
 //! Deliberately bad certificates for negative TLS tests.
 //!
-//! Each one must be refused by a correctly configured peer:
+//! Each one must be refused by a correctly configured peer; the client certificates carry the
+//! router's role, so that only their TLS flaw is what gets them refused:
 //! - a client certificate issued by another CA (server with `verify: true` refuses it),
 //! - an expired client certificate signed by the real CA,
 //! - a server certificate from the real CA whose only SAN is `wrong.example`,
@@ -26,18 +27,18 @@ pub fn other_authority() -> Result<Authority> {
     Authority::generate(OTHER_CA_COMMON_NAME, Validity::days_from_now(365)?)
 }
 
-/// The internal caller's certificate (OU `internal`, EKU clientAuth) issued by `other`.
+/// The router's certificate (OU `router`, EKU clientAuth) issued by `other`.
 pub fn client_from(other: &Authority) -> Result<Issued> {
     other.issue(&LeafSpec::for_identity(
-        &Identity::internal(),
+        &Identity::router(),
         Validity::days_from_now(365)?,
     ))
 }
 
-/// The internal caller's certificate signed by the real CA, expired yesterday.
+/// The router's certificate signed by the real CA, expired yesterday.
 pub fn expired_client(ca: &Authority) -> Result<Issued> {
     ca.issue(&LeafSpec::for_identity(
-        &Identity::internal(),
+        &Identity::router(),
         Validity::expired(),
     ))
 }
@@ -50,12 +51,12 @@ pub fn wrong_san_server(ca: &Authority) -> Result<Issued> {
     ))
 }
 
-/// The internal caller's certificate signed by the real CA but with EKU serverAuth only: a
+/// The router's certificate signed by the real CA but with EKU serverAuth only: a
 /// server with `verify: true` must refuse it as a client certificate.
 pub fn client_without_client_auth(ca: &Authority) -> Result<Issued> {
     ca.issue(&LeafSpec {
         usage: Usage::Server,
-        ..LeafSpec::for_identity(&Identity::internal(), Validity::days_from_now(365)?)
+        ..LeafSpec::for_identity(&Identity::router(), Validity::days_from_now(365)?)
     })
 }
 
@@ -63,7 +64,7 @@ pub fn client_without_client_auth(ca: &Authority) -> Result<Issued> {
 pub fn not_yet_valid_client(ca: &Authority) -> Result<Issued> {
     let now = OffsetDateTime::now_utc();
     ca.issue(&LeafSpec::for_identity(
-        &Identity::internal(),
+        &Identity::router(),
         Validity {
             not_before: now + Duration::days(1),
             not_after: now + Duration::days(30),

@@ -101,7 +101,7 @@ pub struct ClusterRecord {
     pub tls: bool,
     /// Client URLs, comma-separated, as the router's `--nats-url` takes them.
     pub urls: String,
-    /// CA certificate, client certificate and key for clients (TLS only).
+    /// CA, router certificate and key for a TLS cluster (the operator's are beside the CA).
     pub client_tls: Option<(PathBuf, PathBuf, PathBuf)>,
     /// The nodes.
     pub nodes: Vec<NodeRecord>,
@@ -422,8 +422,8 @@ impl NatsCluster {
             client_tls: self.tls.as_ref().map(|t| {
                 (
                     t.ca_cert.clone(),
-                    t.client_cert.clone(),
-                    t.client_key.clone(),
+                    t.router_cert.clone(),
+                    t.router_key.clone(),
                 )
             }),
             nodes: self.nodes.iter().map(|n| n.record.clone()).collect(),

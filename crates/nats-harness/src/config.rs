@@ -128,7 +128,8 @@ mod tests {
     #[test]
     fn tls_template_requires_client_certificates() -> anyhow::Result<()> {
         let text = render(&values(true))?;
-        assert!(text.contains("verify: true"));
+        assert!(text.contains("verify_and_map: true"));
+        assert!(text.contains("user: \"CN=router,OU=router,O=Beamline Router\""));
         assert!(text.contains("ca_file: \"/c/ca.pem\""));
         assert!(text.contains("key_file: \"/c/k.pem\""));
         Ok(())

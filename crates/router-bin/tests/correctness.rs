@@ -219,12 +219,15 @@ async fn a_drain_timeout_answers_every_queued_request() {
         .await
         .expect("ready");
     let nats = client(&server).await;
-    let mut replies = nats.subscribe("drain.reply.>").await.expect("subscribe");
+    let mut replies = nats
+        .subscribe("_INBOX.operator.drain.>")
+        .await
+        .expect("subscribe");
     nats.flush().await.expect("flush");
     const SENT: usize = 5_000;
     for i in 0..SENT {
         let body = request(&format!("d-{i}"), "acme", json!({})).to_string();
-        nats.publish_with_reply(DECIDE, format!("drain.reply.{i}"), body.into())
+        nats.publish_with_reply(DECIDE, format!("_INBOX.operator.drain.{i}"), body.into())
             .await
             .expect("publish");
     }
@@ -285,8 +288,8 @@ async fn an_idempotent_retry_on_another_router_replays_the_first_decision() {
                 .expect("router starts")
         }
     };
-    let _a = start("fleet.a").await;
-    let _b = start("fleet.b").await;
+    let _a = start("beamline.fleet-a").await;
+    let _b = start("beamline.fleet-b").await;
     let nats = client(&server).await;
     let run = std::process::id();
     let keyed = |id: &str, key: &str| {
@@ -310,8 +313,8 @@ async fn an_idempotent_retry_on_another_router_replays_the_first_decision() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let probe = format!("probe-{}", deadline.elapsed().as_nanos());
-        let first = on("fleet.a", &keyed("p-1", &probe)).await;
-        let second = on("fleet.b", &keyed("p-2", &probe)).await;
+        let first = on("beamline.fleet-a", &keyed("p-1", &probe)).await;
+        let second = on("beamline.fleet-b", &keyed("p-2", &probe)).await;
         if second["replayed"] == true {
             assert_eq!(first["decision"], second["decision"]);
             break;
@@ -323,17 +326,17 @@ async fn an_idempotent_retry_on_another_router_replays_the_first_decision() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // A retry on the other router replays; the request's own id is in the context.
-    let first = on("fleet.a", &keyed("r-1", "order-7")).await;
+    let first = on("beamline.fleet-a", &keyed("r-1", "order-7")).await;
     assert_eq!(first["ok"], true, "{first}");
     assert!(first.get("replayed").is_none());
-    let retry = on("fleet.b", &keyed("r-2", "order-7")).await;
+    let retry = on("beamline.fleet-b", &keyed("r-2", "order-7")).await;
     assert_eq!(retry["replayed"], true, "{retry}");
     assert_eq!(retry["decision"], first["decision"]);
     assert_eq!(retry["context"]["request_id"], "r-2");
     // Both at once: one decision, the other replays it.
     let (x, y) = tokio::join!(
-        on("fleet.a", &keyed("c-1", "order-8")),
-        on("fleet.b", &keyed("c-2", "order-8"))
+        on("beamline.fleet-a", &keyed("c-1", "order-8")),
+        on("beamline.fleet-b", &keyed("c-2", "order-8"))
     );
     assert_eq!(x["decision"], y["decision"], "{x}\n{y}");
     let replays = [&x, &y].iter().filter(|r| r["replayed"] == true).count();
@@ -351,7 +354,7 @@ async fn an_idempotent_retry_on_another_router_replays_the_first_decision() {
                 } else {
                     request(&format!("t-{i}"), "acme", json!({"user_id": "u-1"}))
                 };
-                on("fleet.a", &body).await;
+                on("beamline.fleet-a", &body).await;
             }
             started.elapsed() / 200
         }

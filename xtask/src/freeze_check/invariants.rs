@@ -50,10 +50,14 @@ fn client_certificates_required(root: &Path) -> Check {
     const NAME: &str = "invariant: client certificates required";
     const FILE: &str = "config/nats_tls.conf";
     match read(root, FILE) {
-        Ok(text) if text.lines().any(|l| l.trim() == "verify: true") => {
-            Check::ok(NAME, format!("{FILE} has `verify: true`"))
-        }
-        Ok(_) => Check::failed(NAME, format!("{FILE} lost `verify: true`: restore it")),
+        Ok(text) if text.lines().any(|l| l.trim() == "verify_and_map: true") => Check::ok(
+            NAME,
+            format!("{FILE} has `verify_and_map: true` (a client certificate is required and is the user)"),
+        ),
+        Ok(_) => Check::failed(
+            NAME,
+            format!("{FILE} lost `verify_and_map: true`: restore it"),
+        ),
         Err(e) => Check::failed(NAME, e),
     }
 }
