@@ -1,8 +1,9 @@
-//! `cargo xtask validate-tls`: positive and negative mutual-TLS cases against a real
-//! nats-server and the real router.
+//! `cargo xtask validate-tls`: positive and negative mutual-TLS cases, then the
+//! authorization cases (who may do what once connected), against a real nats-server running
+//! the shipped `config/nats_tls.conf` and the real router.
 //!
 //! It builds the router (`cargo build -p router-bin`), starts a nats-server with mutual TLS
-//! (`verify: true`, nats-harness) and the router against it, issues the certificates of every
+//! (`verify_and_map: true` and the per-role permissions, nats-harness) and the router against it, issues the certificates of every
 //! case from the server's CA into `<artifacts>/validate-tls/certs/` (the certs library), then
 //! tries each case with a real NATS client and prints a table: case, expected, observed,
 //! verdict. Exit 0 when every case behaved as expected, 1 otherwise.
@@ -24,6 +25,7 @@
 //! stay in `<artifacts>/validate-tls/`; the certificates and keys are deleted at the end
 //! unless `--keep-artifacts` is given.
 
+mod authz;
 mod cases;
 mod lab;
 mod report;

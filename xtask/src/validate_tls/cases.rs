@@ -110,6 +110,16 @@ impl CaseResult {
         }
     }
 
+    /// A row judged elsewhere (the authorization cases).
+    pub fn new(name: &str, expected: &str, observed: &str, pass: bool) -> Self {
+        CaseResult {
+            name: name.to_owned(),
+            expected: expected.to_owned(),
+            observed: observed.to_owned(),
+            pass,
+        }
+    }
+
     /// The row for the router's readiness after every case.
     pub fn router_still_ready(ready: bool) -> Self {
         Self::judge(
@@ -171,7 +181,12 @@ pub async fn run(
     };
 
     let observed = nats_attempt(main, &certs.ca_cert, Some(&good), "accepted").await;
-    record("router-client certificate", Expect::Decision, observed, log);
+    record(
+        "internal caller's certificate",
+        Expect::Decision,
+        observed,
+        log,
+    );
 
     let observed = plaintext_attempt(main).await;
     record(

@@ -17,7 +17,8 @@ use super::cases::{self, CaseResult, ClientCert, Target};
 pub struct CaseCerts {
     /// Copy of the server's CA certificate (what a good client verifies the server against).
     pub ca_cert: PathBuf,
-    /// A fresh client certificate from that CA (CN `router-client`, EKU clientAuth).
+    /// A fresh certificate of the internal caller from that CA (OU `internal`, EKU
+    /// clientAuth).
     pub client_cert: PathBuf,
     /// Its key.
     pub client_key: PathBuf,
@@ -142,14 +143,24 @@ pub async fn run_all(
         port: wrong_san.port(),
         label: "wrong-SAN",
     };
-    let results = cases::run(&case_certs, main_target, wrong_san_target, &mut log).await;
+    let mut results = cases::run(&case_certs, main_target, wrong_san_target, &mut log).await;
+    results.extend(
+        super::authz::run(
+            &server_tls,
+            certs_dir,
+            main_target,
+            &router,
+            router_binary,
+            &mut log,
+        )
+        .await,
+    );
 
     // The router must have survived every attempt.
     let ready = matches!(router.get("/readyz"), Ok((200, _)));
     log.line(&format!("router ready after the cases: {ready}"));
     let status = router.stop(Duration::from_secs(10));
     log.line(&format!("router stopped: {status:?}"));
-    let mut results = results;
     results.push(CaseResult::router_still_ready(ready));
     for result in &results {
         log.line(&format!(
