@@ -33,7 +33,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate (or keep) the CA, server and client certificates under _artifacts/certs/.
+    /// Generate (or keep) the CA, server and per-role client certificates under _artifacts/certs/.
     Certs(certs_cmd::Args),
     /// Start nats-server with JetStream (idempotent).
     NatsStart(nats_cmd::StartArgs),
@@ -41,6 +41,8 @@ enum Command {
     NatsStatus(nats_cmd::StatusArgs),
     /// Stop the nats-server started by nats-start.
     NatsStop(nats_cmd::StopArgs),
+    /// Render the nats-server config again (tenants added or removed) and reload it.
+    NatsReload(nats_cmd::ReloadArgs),
     /// Start a nats-server cluster with JetStream (and the router buckets) on loopback.
     ClusterStart(cluster_cmd::StartArgs),
     /// Show each cluster node: process, health, routes, JetStream meta leader.
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::NatsStart(args) => nats_cmd::start(args),
         Command::NatsStatus(args) => nats_cmd::status(args),
         Command::NatsStop(args) => nats_cmd::stop(args),
+        Command::NatsReload(args) => nats_cmd::reload(args),
         Command::ClusterStart(args) => cluster_cmd::start(args),
         Command::ClusterStatus(args) => cluster_cmd::status(args),
         Command::ClusterStop(args) => cluster_cmd::stop(args),

@@ -1,10 +1,12 @@
-//! `cargo xtask nats-start|nats-status|nats-stop`: a long-lived nats-server for development.
+//! `cargo xtask nats-start|nats-status|nats-reload|nats-stop`: a long-lived nats-server for
+//! development.
 //!
 //! Files under the artifacts folder (`_artifacts/` or `--artifacts-dir`):
 //! `nats.pid` (pid), `nats.json` (pid, ports, TLS, paths), `nats.conf` (the rendered
 //! config), `nats_<timestamp>.log` (server output), `certs/` (with `--tls`).
 
 mod holder;
+mod reload;
 mod start;
 mod state;
 mod status;
@@ -29,7 +31,8 @@ pub const DEFAULT_STORE_DIR: &str = "/tmp/nats-store";
 1 could not start (port in use, unhealthy, bad config; the log tail is printed)."
 )]
 pub struct StartArgs {
-    /// Mutual TLS (`verify: true`) with the certificates of `cargo xtask certs` (created if missing).
+    /// Mutual TLS (`verify_and_map`: each certificate is a user with its role's permissions)
+    /// with the certificates of `cargo xtask certs` (created if missing).
     #[arg(long)]
     pub tls: bool,
     /// Client port.
@@ -55,6 +58,17 @@ pub struct StatusArgs {
     pub artifacts: ArtifactsArg,
 }
 
+/// Arguments of nats-reload.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 the server reloads the new configuration, \
+1 no server is running or nats-server refused the new configuration (it keeps the old one)."
+)]
+pub struct ReloadArgs {
+    #[command(flatten)]
+    pub artifacts: ArtifactsArg,
+}
+
 /// Arguments of nats-stop.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Exit codes: 0 stopped (or nothing was running), \
@@ -72,6 +86,11 @@ pub fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
 /// Shows the server status.
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     status::run(args)
+}
+
+/// Renders the configuration again and has the running server reload it.
+pub fn reload(args: ReloadArgs) -> anyhow::Result<ExitCode> {
+    reload::run(args)
 }
 
 /// Stops the server.

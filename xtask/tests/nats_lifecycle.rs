@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{port_is_free, Sandbox};
+use common::{port_is_free, xtask, Sandbox};
 use nats_harness::monitor;
 use nats_harness::probe::{self, ClientTls};
 use nats_harness::process::{self, Signal};
@@ -164,8 +164,23 @@ fn tls_start_uses_the_generated_certificates_and_requires_client_certs() -> anyh
     assert_eq!(plain.code, 1, "{}", plain.all());
     assert!(plain.stderr.contains("other settings"), "{}", plain.all());
 
+    // nats-reload renders the configuration again and the same server reloads it.
+    let pid = fs::read_to_string(sandbox.pid_file())?;
+    let reload = xtask(sandbox.path(), &["nats-reload"])?;
+    assert_eq!(reload.code, 0, "{}", reload.all());
+    assert!(reload.stdout.contains("users)"), "{}", reload.stdout);
+    assert_eq!(fs::read_to_string(sandbox.pid_file())?, pid);
+    assert_eq!(sandbox.status()?.code, 0);
+
     assert_eq!(sandbox.stop()?.code, 0);
     assert!(port_is_free(sandbox.port));
+    let nothing = xtask(sandbox.path(), &["nats-reload"])?;
+    assert_eq!(nothing.code, 1, "{}", nothing.all());
+    assert!(
+        nothing.stderr.contains("no nats-server running"),
+        "{}",
+        nothing.all()
+    );
     Ok(())
 }
 
