@@ -63,13 +63,14 @@ pub fn certificate_identity(path: &Path) -> anyhow::Result<Identity> {
 /// role's permissions (or none), and the router would fail on its first subscription.
 pub fn check_router_certificate(path: &Path) -> anyhow::Result<()> {
     let certificate_for_router = "the router needs a router certificate (OU=router): \
-        _artifacts/certs/router-cert.pem and router-key.pem from `cargo xtask certs`";
+        _artifacts/certs/router-cert.pem and router-key.pem (made by cargo xtask certs)";
     match certificate_identity(path) {
         Ok(identity) if identity.role() == Role::Router => Ok(()),
         Ok(identity) => bail!(
-            "client certificate {} is the {identity}'s certificate (OU={}); {certificate_for_router}",
+            "client certificate {} carries the role {} (CN={}); {certificate_for_router}",
             path.display(),
-            identity.role().unit()
+            identity.role().unit(),
+            identity.name()
         ),
         Err(err) => bail!("{err:#}; {certificate_for_router}"),
     }
