@@ -7,7 +7,6 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use router_bin::nats::ClientTls;
 
-use crate::duration::parse_duration;
 use crate::process::ProcessProbe;
 
 /// Upper bounds that keep every run finite and loopback-sized.
@@ -56,16 +55,16 @@ pub struct Args {
     pub connections: usize,
     /// Without --echo-prefix (or with --echo-only): length of the one measured window
     /// (e.g. 10s, 500ms, 1m).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Warm-up of each side before anything is measured; its requests are not recorded.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
     /// Interleaved rounds: length of one measured round.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub round: Duration,
     /// Interleaved rounds: unrecorded settling time at the start of each round.
-    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
     pub round_warmup: Duration,
     /// Interleaved rounds: blocks of four rounds (echo, router, router, echo).
     #[arg(long, default_value_t = 8)]
@@ -75,7 +74,7 @@ pub struct Args {
     #[arg(long)]
     pub rate: Option<f64>,
     /// How long one request may wait for its reply before it counts as a timeout.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
     /// Subject prefix of the echo responder (`router --responder echo`); turns on the
     /// interleaved rounds of echo and router.
@@ -101,7 +100,7 @@ pub struct Args {
     #[arg(long, default_value_t = 100)]
     pub users: u64,
     /// How long to wait for a responder on a subject before giving up the run.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub wait_for_responders: Duration,
     /// No progress bar (it is also off when stderr is not a terminal).
     #[arg(long, short)]

@@ -8,7 +8,6 @@
 pub mod cli;
 pub mod connect;
 pub mod corpus;
-pub mod duration;
 pub mod environment;
 pub mod figures;
 pub mod gate;

@@ -10,13 +10,13 @@ use async_nats::Client;
 use crate::cli::{Load, Mode, Plan};
 use crate::connect;
 use crate::corpus::Corpus;
-use crate::duration::format_duration;
 use crate::environment::{now_timestamp, Environment, HostFacts};
 use crate::figures::{RoundFigures, Side, BLOCK_PATTERN};
 use crate::load::{run_phase, PhaseResult, PhaseSpec};
 use crate::process::ProcessProbe;
 use crate::report::{Candidate, Measured};
 use crate::router_metrics;
+use humantime::format_duration;
 
 /// How long reading the router's /metrics may take.
 const METRICS_TIMEOUT: Duration = Duration::from_secs(5);

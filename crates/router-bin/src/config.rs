@@ -24,22 +24,22 @@ pub use crate::decide::Responder;
 )]
 pub struct Cli {
     /// TOML configuration file (default: config/router.toml when it exists).
-    #[arg(long, env = "ROUTER_CONFIG")]
+    #[arg(long, env = "ROUTER_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// NATS URL(s), comma-separated; `tls://` for TLS.
-    #[arg(long, env = "ROUTER_NATS_URL")]
+    #[arg(long, env = "ROUTER_NATS_URL", global = true)]
     pub nats_url: Option<String>,
     /// CA certificate (PEM) that signed the server certificate.
-    #[arg(long, env = "ROUTER_TLS_CA")]
+    #[arg(long, env = "ROUTER_TLS_CA", global = true)]
     pub tls_ca: Option<PathBuf>,
     /// Client certificate (PEM) presented to nats-server.
-    #[arg(long, env = "ROUTER_TLS_CERT")]
+    #[arg(long, env = "ROUTER_TLS_CERT", global = true)]
     pub tls_cert: Option<PathBuf>,
     /// Private key (PEM) of the client certificate.
-    #[arg(long, env = "ROUTER_TLS_KEY")]
+    #[arg(long, env = "ROUTER_TLS_KEY", global = true)]
     pub tls_key: Option<PathBuf>,
     /// Subject prefix (`beamline.router`); `v1` is fixed.
-    #[arg(long, env = "ROUTER_SUBJECT_PREFIX")]
+    #[arg(long, env = "ROUTER_SUBJECT_PREFIX", global = true)]
     pub subject_prefix: Option<String>,
     /// Queue group of the decide subscription.
     #[arg(long, env = "ROUTER_QUEUE_GROUP")]
@@ -110,6 +110,9 @@ pub struct Cli {
     /// Check the configuration, certificates and policies, print a summary and exit.
     #[arg(long)]
     pub check: bool,
+    /// Ask a running router instead of serving (same configuration and certificates).
+    #[command(subcommand)]
+    pub command: Option<crate::ops::Command>,
 }
 
 /// Log line format.
@@ -320,6 +323,23 @@ const DEFAULT_CONFIG_FILE: &str = "config/router.toml";
 impl Config {
     /// Builds the configuration from the file (if any) and the flags, then validates it.
     pub fn load(cli: &Cli) -> anyhow::Result<Config> {
+        let config = Config::read(cli)?;
+        config.validate_connection()?;
+        config.validate_service()?;
+        Ok(config)
+    }
+
+    /// [`Config::load`] for a client subcommand (`router decide`, …): only the connection
+    /// settings are checked.
+    pub fn load_client(cli: &Cli) -> anyhow::Result<Config> {
+        let config = Config::read(cli)?;
+        config.validate_connection()?;
+        Ok(config)
+    }
+
+    /// The file (the one named, else `config/router.toml` when it exists, else the
+    /// defaults) with the environment and flags applied.
+    fn read(cli: &Cli) -> anyhow::Result<Config> {
         let mut config = match &cli.config {
             Some(path) => Config::from_file(path)?,
             None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
@@ -328,7 +348,6 @@ impl Config {
             None => Config::default(),
         };
         config.apply(cli);
-        config.validate()?;
         Ok(config)
     }
 
@@ -408,7 +427,7 @@ impl Config {
         set(&mut self.log.level, &cli.log_level);
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
+    fn validate_connection(&self) -> anyhow::Result<()> {
         if self.nats.url.trim().is_empty() {
             bail!("nats.url is empty; give the NATS URL, e.g. tls://127.0.0.1:4222");
         }
@@ -421,17 +440,8 @@ impl Config {
                 bail!("TLS file {} does not exist", path.display());
             }
         }
-        if !(1..=5).contains(&self.router.kv_replicas) {
-            bail!("router.kv_replicas must be from 1 to 5");
-        }
         if self.nats.name.trim().is_empty() {
             bail!("nats.name is empty");
-        }
-        if self.router.policy_source == PolicySource::Dir && !self.router.policy_dir.is_dir() {
-            bail!(
-                "policy directory {} does not exist",
-                self.router.policy_dir.display()
-            );
         }
         let prefix = &self.router.subject_prefix;
         if prefix.is_empty()
@@ -439,6 +449,19 @@ impl Config {
             || prefix.contains(|c: char| c.is_whitespace() || c == '*' || c == '>')
         {
             bail!("router.subject_prefix {prefix:?} is not a valid subject prefix");
+        }
+        Ok(())
+    }
+
+    fn validate_service(&self) -> anyhow::Result<()> {
+        if !(1..=5).contains(&self.router.kv_replicas) {
+            bail!("router.kv_replicas must be from 1 to 5");
+        }
+        if self.router.policy_source == PolicySource::Dir && !self.router.policy_dir.is_dir() {
+            bail!(
+                "policy directory {} does not exist",
+                self.router.policy_dir.display()
+            );
         }
         if self.router.queue_group.trim().is_empty() {
             bail!("router.queue_group is empty");

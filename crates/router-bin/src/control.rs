@@ -12,7 +12,8 @@ use tokio::sync::watch;
 use crate::backpressure::Backpressure;
 use crate::micro::{self, EndpointCounters, Service};
 use crate::readiness::Readiness;
-use crate::{clock, shutdown};
+use crate::{clock, shutdown, supervisor};
+use router_core::{BreakerState, Router};
 
 /// Name of the micro service every router registers.
 pub const SERVICE_NAME: &str = "beamline-router";
@@ -45,6 +46,7 @@ pub async fn serve(
     client: Client,
     subjects: ControlSubjects,
     counters: Counters,
+    router: Arc<Router>,
     backpressure: Arc<Backpressure>,
     readiness: Arc<Readiness>,
     mut shutdown: watch::Receiver<bool>,
@@ -78,10 +80,19 @@ pub async fn serve(
         ],
         data: Box::new(move || {
             let (pending, inflight) = stats_backpressure.intake.counts();
+            let breakers: Vec<serde_json::Value> = supervisor::breaker_states(&router)
+                .into_iter()
+                .filter(|(_, state)| *state != BreakerState::Closed)
+                .map(|(key, state)| {
+                    serde_json::json!({"tenant": key.tenant, "policy": key.policy,
+                                       "provider": key.provider, "state": state.as_str()})
+                })
+                .collect();
             serde_json::json!({
                 "backpressure": stats_backpressure.monitor.status().as_str(),
                 "pending": pending,
                 "inflight": inflight,
+                "breakers": breakers,
             })
         }),
     };

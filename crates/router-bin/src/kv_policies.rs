@@ -142,7 +142,7 @@ async fn load_snapshot(
                 Err(reason) => {
                     counters.rejected.increment(1);
                     refused += 1;
-                    tracing::error!(key = %entry.key, %reason, "policy in the bucket refused");
+                    tracing::error!(tenant, policy = policy_id, %reason, "policy in the bucket refused");
                 }
             },
             Operation::Delete | Operation::Purge => {

@@ -40,6 +40,7 @@ pub mod memory;
 pub mod metrics;
 pub mod micro;
 pub mod nats;
+pub mod ops;
 pub mod policies;
 pub mod readiness;
 pub mod scoped;

@@ -1,10 +1,12 @@
 //! `router`: the Beamline Router service — command line, logging and signals around
-//! [`router_bin::start`].
+//! [`router_bin::start`] — and the operator's subcommands (`router decide|feedback|status|top`,
+//! [`router_bin::ops`]).
 //!
 //! Exit codes: 0 after a clean shutdown, 1 on a runtime failure (e.g. the metrics port is
 //! busy), 2 on a configuration problem (bad file, missing or expired certificate, plaintext
 //! against a TLS-only server).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,6 +20,15 @@ use router_bin::{Cli, Config, ConfigError, LogFormat};
 fn main() -> ExitCode {
     router_bin::memory::configure();
     let cli = Cli::parse();
+    if let Some(command) = cli.command.clone() {
+        return match Config::load_client(&cli) {
+            Ok(config) => router_bin::ops::run(command, &config),
+            Err(err) => {
+                eprintln!("router: {err:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let config = match Config::load(&cli) {
         Ok(config) => config,
         Err(err) => {
@@ -98,8 +109,10 @@ async fn serve(config: Config, http_addr_file: Option<PathBuf>) -> anyhow::Resul
 
 fn init_logging(config: &Config) {
     let filter = EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a person at a terminal: a file or a journal gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),

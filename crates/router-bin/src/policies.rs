@@ -17,7 +17,8 @@ pub fn load(router: &Router, dir: &Path, metrics: &Metrics) -> anyhow::Result<us
         .load_dir(dir)
         .with_context(|| "cannot load policies; check router.policy_dir")?;
     for error in &report.errors {
-        tracing::error!(file = %error.path.display(), reason = %error.reason, "policy file refused");
+        let (tenant, policy) = names(&error.path);
+        tracing::error!(tenant, policy, file = %error.path.display(), reason = %error.reason, "policy file refused");
     }
     metrics.policies_loaded.set(report.loaded as f64);
     tracing::info!(
@@ -37,7 +38,8 @@ pub fn reload(router: &Router, dir: &Path, metrics: &Metrics) {
     match router.policies().load_dir(dir) {
         Ok(report) => {
             for error in &report.errors {
-                tracing::error!(file = %error.path.display(), reason = %error.reason, "policy file refused; previous version kept if any");
+                let (tenant, policy) = names(&error.path);
+                tracing::error!(tenant, policy, file = %error.path.display(), reason = %error.reason, "policy file refused; previous version kept if any");
             }
             metrics.policies_loaded.set(report.loaded as f64);
             if report.errors.is_empty() {
@@ -56,4 +58,15 @@ pub fn reload(router: &Router, dir: &Path, metrics: &Metrics) {
             tracing::error!(%err, "policy reload failed; previous policies kept");
         }
     }
+}
+
+/// The tenant and policy a policy file names: `<dir>/<tenant>/<policy>.json`.
+fn names(path: &Path) -> (&str, &str) {
+    let policy = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
+    let tenant = path
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|s| s.to_str())
+        .unwrap_or("?");
+    (tenant, policy)
 }

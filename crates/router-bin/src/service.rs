@@ -266,6 +266,7 @@ pub async fn start(
             queue_group: config.router.queue_group.clone(),
         },
         counters,
+        router.clone(),
         backpressure.clone(),
         readiness.clone(),
         stop_rx.clone(),

@@ -151,12 +151,8 @@ fn show_breakers(router: &Router, metrics: &Metrics) {
             )
             .increment(1);
     }
-    let policies = router.policies().snapshot();
-    let states = breakers.states(clock::now_ms(), |tenant, policy| {
-        policies.get(tenant, policy)?.circuit_breaker.clone()
-    });
     let mut not_closed = 0;
-    for (key, state) in states {
+    for (key, state) in breaker_states(router) {
         if state != router_core::BreakerState::Closed {
             not_closed += 1;
         }
@@ -173,6 +169,19 @@ fn show_breakers(router: &Router, metrics: &Metrics) {
             .set(state.gauge());
     }
     metrics.breakers_not_closed.set(not_closed as f64);
+}
+
+/// Every breaker that ever left `closed`, with its effective state now.
+pub fn breaker_states(
+    router: &Router,
+) -> Vec<(router_core::breaker::BreakerKey, router_core::BreakerState)> {
+    let policies = router.policies().snapshot();
+    router
+        .engine()
+        .breakers()
+        .states(clock::now_ms(), |tenant, policy| {
+            policies.get(tenant, policy)?.circuit_breaker.clone()
+        })
 }
 
 #[cfg(test)]
