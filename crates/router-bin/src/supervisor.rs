@@ -93,10 +93,15 @@ pub async fn run(supervised: Supervised, mut shutdown: watch::Receiver<bool>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (mut last_taken, mut idle_ticks) = (0, 0u32);
     let mut drops = DropCounter::default();
+    let mut last_upkeep = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             _ = tick.tick() => {}
+        }
+        if last_upkeep.elapsed() >= crate::metrics::UPKEEP_PERIOD {
+            metrics.registry.run_upkeep();
+            last_upkeep = tokio::time::Instant::now();
         }
         let new_drops = drops.tick(&backpressure);
         if new_drops > 0 {
