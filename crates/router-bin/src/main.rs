@@ -21,12 +21,16 @@ fn main() -> ExitCode {
     router_bin::memory::configure();
     let cli = Cli::parse();
     if let Some(command) = cli.command.clone() {
-        return match Config::load_client(&cli) {
-            Ok(config) => router_bin::ops::run(command, &config),
+        let config = match Config::load_client(&cli) {
+            Ok(config) => config,
             Err(err) => {
                 eprintln!("router: {err:#}");
-                ExitCode::from(2)
+                return ExitCode::from(2);
             }
+        };
+        return match runtime() {
+            Some(runtime) => runtime.block_on(router_bin::ops::run(command, &config)),
+            None => ExitCode::FAILURE,
         };
     }
     let config = match Config::load(&cli) {
@@ -46,19 +50,26 @@ fn main() -> ExitCode {
             Err(err) => fail(&err),
         };
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("router: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(serve(config, cli.http_addr_file)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&err),
+    }
+}
+
+/// The async runtime, or `None` after saying why it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Some(runtime),
+        Err(err) => {
+            eprintln!("router: cannot start the async runtime: {err}");
+            None
+        }
     }
 }
 

@@ -104,30 +104,18 @@ pub struct TopArgs {
 }
 
 /// Runs a client subcommand with `config`'s connection settings.
-pub fn run(command: Command, config: &Config) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
+pub async fn run(command: Command, config: &Config) -> ExitCode {
+    let client = match ask::connect(config).await {
+        Ok(client) => client,
         Err(err) => {
-            eprintln!("router: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
+            eprintln!("router: {err:#}");
+            return ExitCode::from(2);
         }
     };
-    runtime.block_on(async {
-        let client = match ask::connect(config).await {
-            Ok(client) => client,
-            Err(err) => {
-                eprintln!("router: {err:#}");
-                return ExitCode::from(2);
-            }
-        };
-        match command {
-            Command::Decide(args) => ask::decide(&client, config, &args).await,
-            Command::Feedback(args) => ask::feedback(&client, config, &args).await,
-            Command::Status(args) => fleet::status(&client, &args).await,
-            Command::Top(args) => top::run(&client, &args).await,
-        }
-    })
+    match command {
+        Command::Decide(args) => ask::decide(&client, config, &args).await,
+        Command::Feedback(args) => ask::feedback(&client, config, &args).await,
+        Command::Status(args) => fleet::status(&client, &args).await,
+        Command::Top(args) => top::run(&client, &args).await,
+    }
 }

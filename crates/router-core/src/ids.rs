@@ -73,12 +73,22 @@ mod tests {
 /// feedback message carrying it to the breakers of that policy and tell a late report from
 /// a probe result, without shared state.
 pub fn decision_id(issued_ms: u64, random: u32, policy_id: &str) -> String {
-    use std::fmt::Write;
-    let mut id = String::with_capacity(24 + 2 * policy_id.len());
-    // Writing to a String cannot fail.
-    let _ = write!(id, "d1-{issued_ms:x}-{random:08x}-");
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(32 + 2 * policy_id.len());
+    id.push_str("d1-");
+    // issued_ms without leading zeros, then the random part in exactly 8 digits.
+    let digits = (64 - issued_ms.leading_zeros()).div_ceil(4).max(1);
+    for shift in (0..digits).rev() {
+        id.push(char::from(HEX[((issued_ms >> (4 * shift)) & 0xf) as usize]));
+    }
+    id.push('-');
+    for shift in (0..8).rev() {
+        id.push(char::from(HEX[((random >> (4 * shift)) & 0xf) as usize]));
+    }
+    id.push('-');
     for byte in policy_id.bytes() {
-        let _ = write!(id, "{byte:02x}");
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     id
 }
@@ -107,7 +117,8 @@ mod decision_id_tests {
     #[test]
     fn a_decision_id_names_its_time_and_policy() {
         let id = decision_id(1_764_182_400_000, 0xabc, "default");
-        assert!(id.starts_with("d1-"), "{id}");
+        assert_eq!(id, "d1-19ac1771c00-00000abc-64656661756c74");
+        assert_eq!(decision_id(0, u32::MAX, "p"), "d1-0-ffffffff-70");
         assert_eq!(
             parse_decision_id(&id),
             Some((1_764_182_400_000, "default".to_owned()))
