@@ -66,14 +66,25 @@ async fn attempt(client: &Client, subject: &str) -> Attempt {
         storage: stream::StorageType::File,
         ..Default::default()
     };
-    match tokio::time::timeout(ATTEMPT_TIMEOUT, context.get_or_create_stream(config)).await {
-        Ok(Ok(_)) => {
+    let ensure = async {
+        let mut stream = context.get_or_create_stream(config).await?;
+        // One stream keeps the dead letters of every subject prefix on this server: a
+        // router whose prefix the stream does not capture yet adds its subject.
+        let mut config = stream.info().await?.config.clone();
+        if !config.subjects.iter().any(|s| s == subject) {
+            config.subjects.push(subject.to_owned());
+            context.update_stream(config).await?;
+        }
+        anyhow::Ok(())
+    };
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, ensure).await {
+        Ok(Ok(())) => {
             tracing::info!(stream = STREAM, subject, "DLQ kept in JetStream");
             Attempt::Kept
         }
         Ok(Err(err)) => {
             tracing::warn!(
-                %err,
+                err = %format!("{err:#}"),
                 subject,
                 "cannot create the DLQ stream; dead letters are published but not kept (is JetStream enabled?)"
             );

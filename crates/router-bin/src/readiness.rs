@@ -59,11 +59,10 @@ impl Readiness {
         }
     }
 
-    /// Records that one subscription is registered on the server (after a flush).
+    /// Records that one subscription is registered on the server, once a round trip through
+    /// the server shows it has processed what `client` sent before.
     pub async fn mark_subscribed(&self, client: &Client) {
-        if let Err(err) = client.flush().await {
-            tracing::warn!(%err, "flush after subscribing failed");
-        }
+        server_round_trip(client).await;
         self.subscribed.fetch_add(1, Ordering::SeqCst);
         self.touch();
     }
@@ -94,5 +93,23 @@ impl Readiness {
             // The sender lives as long as `self`: `changed` cannot fail while we hold it.
             let _ = changed.changed().await;
         }
+    }
+}
+
+/// Subject of the readiness round trip: nobody subscribes to it, so nats-server itself
+/// answers "no responders" (and the router's certificate may publish below `$SRV.`).
+const ROUND_TRIP_SUBJECT: &str = "$SRV.PING.beamline-router-readiness";
+/// Longest wait for that answer (a server without "no responders" support never gives one).
+const ROUND_TRIP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A request nats-server answers itself. A flush only writes the socket; the server handles
+/// a connection's messages in order, so its answer means every SUB sent before is in place.
+async fn server_round_trip(client: &Client) {
+    let request = client.request(ROUND_TRIP_SUBJECT, bytes::Bytes::new());
+    match tokio::time::timeout(ROUND_TRIP_TIMEOUT, request).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) if err.kind() == async_nats::RequestErrorKind::NoResponders => {}
+        Ok(Err(err)) => tracing::debug!(%err, "readiness round trip"),
+        Err(_) => tracing::debug!("no answer to the readiness round trip within 2 s"),
     }
 }

@@ -415,6 +415,62 @@ async fn intake_rejections_are_published_to_the_dlq() {
     );
 }
 
+/// The DLQ stream is one per server: a router whose subject prefix it does not capture yet
+/// adds its subject, so the dead letters of every prefix are kept (before, the first router's
+/// prefix won and the others' dead letters were published but not kept).
+#[tokio::test]
+async fn dead_letters_of_every_prefix_are_kept() {
+    // Owns its server: the stream must be created here by the first router below.
+    let server = support::owned_tls_server();
+    let dir = policy_dir(&[]);
+    let other = start(
+        &server,
+        dir.path(),
+        &[
+            "--subject-prefix",
+            "beamline.dlq-other",
+            "--queue-group",
+            "dlq-other",
+        ],
+    )
+    .await;
+    let nats = client(&server).await;
+    let jetstream = async_nats::jetstream::new(nats.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while jetstream.get_stream("BEAMLINE_DLQ").await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first router made no DLQ stream"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _default = start(&server, dir.path(), &[]).await;
+    let mut body = request("dlq-both-1", "default_tenant", json!({}));
+    body["trace_id"] = json!("not-a-trace");
+    let reply = decide(&nats, &body).await;
+    assert_eq!(reply["error"]["code"], "invalid_request", "{reply}");
+    let mut stream = jetstream.get_stream("BEAMLINE_DLQ").await.expect("stream");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = stream.info().await.expect("stream info").clone();
+        let subjects = &info.config.subjects;
+        if info.state.messages >= 1 {
+            assert!(
+                subjects.contains(&"beamline.dlq-other.v1.decide.dlq".to_owned())
+                    && subjects.contains(&"beamline.router.v1.decide.dlq".to_owned()),
+                "{subjects:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the default prefix's dead letter was not kept: subjects {subjects:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(other);
+}
+
 #[tokio::test]
 async fn two_thousand_concurrent_requests_are_all_answered() {
     let server = tls_server();
