@@ -30,6 +30,9 @@ pub struct IntakeCounts {
     idle_workers: AtomicU64,
     /// Workers serving.
     workers: AtomicU64,
+    /// Messages the decide connection received that are no decide requests (the readiness
+    /// round trip's answer).
+    not_decide: AtomicU64,
 }
 
 impl IntakeCounts {
@@ -42,7 +45,13 @@ impl IntakeCounts {
             inflight: AtomicU64::new(0),
             idle_workers: AtomicU64::new(0),
             workers: AtomicU64::new(0),
+            not_decide: AtomicU64::new(0),
         }
+    }
+
+    /// The decide connection received `count` messages that are no decide requests.
+    pub fn received_elsewhere(&self, count: u64) {
+        self.not_decide.fetch_add(count, Ordering::Relaxed);
     }
 
     /// A worker starts serving.
@@ -107,6 +116,7 @@ impl IntakeCounts {
             return None;
         }
         let received = self.decide_stats.in_messages.load(Ordering::Relaxed);
+        let received = received.saturating_sub(self.not_decide.load(Ordering::Relaxed));
         let read = self.read();
         Some((received.saturating_sub(read), read))
     }

@@ -124,7 +124,10 @@ pub async fn serve(
             .context("cannot subscribe to the decide subjects")?;
             subscriptions.push(subscription);
         }
-        readiness.mark_subscribed(&client).await;
+        if readiness.mark_subscribed(&client).await {
+            // The server's answer arrived on the decide connection but is no decide request.
+            path.backpressure.intake.received_elsewhere(1);
+        }
         anyhow::Ok(subscriptions)
     };
     let Some(subscriptions) = shutdown::unless_requested(subscribe_all, &mut shutdown).await else {

@@ -60,11 +60,13 @@ impl Readiness {
     }
 
     /// Records that one subscription is registered on the server, once a round trip through
-    /// the server shows it has processed what `client` sent before.
-    pub async fn mark_subscribed(&self, client: &Client) {
-        server_round_trip(client).await;
+    /// the server shows it has processed what `client` sent before. Returns whether the
+    /// server's answer came back: that answer is one more message `client` received.
+    pub async fn mark_subscribed(&self, client: &Client) -> bool {
+        let answered = server_round_trip(client).await;
         self.subscribed.fetch_add(1, Ordering::SeqCst);
         self.touch();
+        answered
     }
 
     /// Wakes whoever waits for readiness: a connection, subscription or policy changed.
@@ -104,12 +106,19 @@ const ROUND_TRIP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2
 
 /// A request nats-server answers itself. A flush only writes the socket; the server handles
 /// a connection's messages in order, so its answer means every SUB sent before is in place.
-async fn server_round_trip(client: &Client) {
+/// Returns whether an answer (a message on `client`) arrived.
+async fn server_round_trip(client: &Client) -> bool {
     let request = client.request(ROUND_TRIP_SUBJECT, bytes::Bytes::new());
     match tokio::time::timeout(ROUND_TRIP_TIMEOUT, request).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(err)) if err.kind() == async_nats::RequestErrorKind::NoResponders => {}
-        Ok(Err(err)) => tracing::debug!(%err, "readiness round trip"),
-        Err(_) => tracing::debug!("no answer to the readiness round trip within 2 s"),
+        Ok(Ok(_)) => true,
+        Ok(Err(err)) if err.kind() == async_nats::RequestErrorKind::NoResponders => true,
+        Ok(Err(err)) => {
+            tracing::debug!(%err, "readiness round trip");
+            false
+        }
+        Err(_) => {
+            tracing::debug!("no answer to the readiness round trip within 2 s");
+            false
+        }
     }
 }
