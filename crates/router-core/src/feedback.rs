@@ -7,6 +7,10 @@
 //! - else with a `policy_id`: that policy;
 //! - else every policy of the tenant that can send calls to the provider.
 //!
+//! Every policy a report feeds also learns from it (live provider state, [`crate::live`]):
+//! latency (`latency_ms` or `ttft_ms`, per the policy's metric), errors, and a cooldown for a
+//! `rate_limited` report (`retry_after_s`, else the policy's default).
+//!
 //! A report that can be applied nowhere is refused with a reason ([`FeedbackError`]), which a
 //! caller asking for a reply gets back.
 
@@ -15,6 +19,8 @@ use serde::Deserialize;
 use crate::breaker::{CallOutcome, Report, Transition};
 use crate::error::ErrorCode;
 use crate::ids;
+use crate::live::Observation;
+use crate::policy::{LatencyMetric, Policy};
 use crate::router::Router;
 
 /// A feedback message that could not be applied.
@@ -75,17 +81,99 @@ pub enum FeedbackEffect {
     Recorded(Vec<Applied>),
 }
 
+/// Longest cooldown a report may ask for, in seconds.
+pub const MAX_RETRY_AFTER_S: f64 = 86_400.0;
+
+/// A feedback message; unknown fields are ignored.
 #[derive(Deserialize)]
 struct Feedback {
     tenant_id: String,
     provider_id: String,
-    outcome: CallOutcome,
+    /// Required unless `status` says what happened.
+    #[serde(default)]
+    outcome: Option<CallOutcome>,
     #[serde(default)]
     policy_id: Option<String>,
     #[serde(default)]
     decision_id: Option<String>,
+    /// End to end, ms.
     #[serde(default)]
     latency_ms: Option<f64>,
+    /// Time to first token, ms.
+    #[serde(default)]
+    ttft_ms: Option<f64>,
+    /// `ok`, `timeout`, `5xx`, `rate_limited`, `context_length`, …
+    #[serde(default)]
+    status: Option<String>,
+    /// Tokens in and out (accepted, recorded nowhere yet).
+    #[serde(default)]
+    #[allow(dead_code)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    output_tokens: Option<u64>,
+    /// A provider's Retry-After, seconds.
+    #[serde(default)]
+    retry_after_s: Option<f64>,
+}
+
+impl Feedback {
+    /// The outcome: `outcome`, else read from `status`.
+    fn outcome(&self) -> Result<CallOutcome, FeedbackError> {
+        if let Some(outcome) = self.outcome {
+            return Ok(outcome);
+        }
+        match self.status.as_deref() {
+            Some("ok" | "success") => Ok(CallOutcome::Success),
+            Some("timeout") => Ok(CallOutcome::Timeout),
+            Some("rate_limited") => Ok(CallOutcome::RateLimited),
+            Some(_) => Ok(CallOutcome::Failure),
+            None => Err(FeedbackError::Invalid(
+                "missing field `outcome` (or a `status` that says what happened)".into(),
+            )),
+        }
+    }
+
+    fn check_figures(&self) -> Result<(), FeedbackError> {
+        let millis = |value: Option<f64>, field: &str| {
+            if value.is_some_and(|ms| !ms.is_finite() || ms < 0.0) {
+                return Err(FeedbackError::Invalid(format!(
+                    "{field} must be a number of milliseconds >= 0"
+                )));
+            }
+            Ok(())
+        };
+        millis(self.latency_ms, "latency_ms")?;
+        millis(self.ttft_ms, "ttft_ms")?;
+        if self
+            .retry_after_s
+            .is_some_and(|s| !s.is_finite() || !(0.0..=MAX_RETRY_AFTER_S).contains(&s))
+        {
+            return Err(FeedbackError::Invalid(format!(
+                "retry_after_s must be a number of seconds from 0 to {MAX_RETRY_AFTER_S}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// What the live state of `policy` learns from this report at `now_ms`.
+    fn observation(&self, outcome: CallOutcome, policy: &Policy, now_ms: u64) -> Observation {
+        let latency_ms = match policy.adaptive.metric {
+            LatencyMetric::E2e => self.latency_ms,
+            LatencyMetric::Ttft => self.ttft_ms,
+        };
+        let cool_until_ms = (outcome == CallOutcome::RateLimited).then(|| {
+            let ms = self
+                .retry_after_s
+                .map_or(policy.default_retry_after_ms, |s| (s * 1000.0) as u64);
+            now_ms.saturating_add(ms)
+        });
+        Observation {
+            latency_ms,
+            failed: outcome != CallOutcome::Success,
+            cool_until_ms,
+        }
+    }
 }
 
 impl Router {
@@ -116,14 +204,8 @@ impl Router {
                 });
             }
         }
-        if feedback
-            .latency_ms
-            .is_some_and(|ms| !ms.is_finite() || ms < 0.0)
-        {
-            return Err(FeedbackError::Invalid(
-                "latency_ms must be a number of milliseconds >= 0".into(),
-            ));
-        }
+        feedback.check_figures()?;
+        let outcome = feedback.outcome()?;
         let decided = match feedback.decision_id.as_deref() {
             None => None,
             Some(id) => Some(ids::parse_decision_id(id).ok_or_else(|| {
@@ -171,8 +253,19 @@ impl Router {
                 listing
             }
         };
+        let live = self.engine().live();
+        for policy in &policies {
+            live.policy_or_new(&feedback.tenant_id, &policy.policy_id)
+                .provider_or_new(&feedback.provider_id)
+                .observe(
+                    feedback.observation(outcome, policy, now_ms),
+                    now_ms,
+                    policy.adaptive.decay_ms,
+                    policy.adaptive.error_decay_ms,
+                );
+        }
         let report = Report {
-            outcome: feedback.outcome,
+            outcome,
             decided_at_ms: decided.map(|(at, _)| at),
         };
         let applied: Vec<Applied> = policies

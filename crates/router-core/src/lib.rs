@@ -16,6 +16,7 @@ pub mod feedback;
 pub mod idempotency;
 pub mod identity;
 pub mod ids;
+pub mod live;
 pub mod policy;
 pub mod reply;
 pub mod request;

@@ -34,6 +34,16 @@ fn success_reply_has_exactly_the_contract_shape() {
             other => panic!("acme has no provider {other}"),
         };
         let decision_id = reply["decision"]["decision_id"].clone();
+        // The ranked plan: the other providers, heaviest first.
+        let plan: Vec<&str> = ["anthropic", "openai", "local_llm"]
+            .into_iter()
+            .filter(|p| *p != provider)
+            .collect();
+        assert_eq!(
+            reply["decision"]["fallbacks"],
+            json!(plan),
+            "the plan after {provider}"
+        );
         assert_eq!(
             decision_id
                 .as_str()
@@ -47,6 +57,7 @@ fn success_reply_has_exactly_the_contract_shape() {
                    "decision": {"provider_id": provider, "reason": "weighted", "priority": 50,
                                 "expected_latency_ms": latency, "expected_cost": cost,
                                 "policy_id": "default", "decision_id": decision_id,
+                                "fallbacks": plan,
                                 "metadata": {"tenant_id": "acme"}},
                    "context": {"request_id": "r-1", "trace_id": W3C}})
         );
@@ -556,6 +567,7 @@ fn error_codes_and_http_statuses() {
             ("retry", 50),
             ("fallback", 25),
             ("circuit_breaker_fallback", 20),
+            ("adaptive", 50),
         ]
     );
 }

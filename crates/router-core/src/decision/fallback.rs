@@ -19,7 +19,7 @@ impl Choice<'_> {
             let mut breaker_blocked_retry = false;
             if let Some(current) = current {
                 if retry_attempt < u64::from(rule.retry) {
-                    if self.admits(current) {
+                    if self.eligible(current) {
                         return Some(self.make(
                             current,
                             Reason::Retry,
@@ -30,7 +30,7 @@ impl Choice<'_> {
                     breaker_blocked_retry = true;
                 }
             }
-            if self.admits(&rule.to) {
+            if self.eligible(&rule.to) {
                 let reason = if blocked_by_breakers || breaker_blocked_retry {
                     Reason::CircuitBreakerFallback
                 } else {

@@ -2,9 +2,14 @@
 //!
 //! Randomness and time are passed in, so every path is deterministic under test.
 
+mod adaptive;
+mod eligibility;
 mod fallback;
+mod plan;
 mod sticky;
 mod weighted;
+
+use std::sync::Arc;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -13,8 +18,10 @@ use serde_json::{Map, Value};
 use crate::breaker::{BreakerRegistry, PolicyBreakers};
 use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
 use crate::ids;
-use crate::policy::{Policy, Provider};
+use crate::live::{LiveRegistry, PolicyLive};
+use crate::policy::{Policy, Strategy};
 
+pub use eligibility::{Exclusion, MAX_FILTER_IDS};
 pub use sticky::{StickyMapping, StickyStore};
 use weighted::draw;
 
@@ -35,23 +42,26 @@ pub enum Reason {
     Fallback,
     /// A fallback because circuit breakers blocked the regular choice.
     CircuitBreakerFallback,
+    /// Chosen by the adaptive strategy from live latency, load and errors.
+    Adaptive,
 }
 
 impl Reason {
     /// Every reason, for metrics pre-registration.
-    pub const ALL: [Reason; 5] = [
+    pub const ALL: [Reason; 6] = [
         Reason::Sticky,
         Reason::Weighted,
         Reason::Retry,
         Reason::Fallback,
         Reason::CircuitBreakerFallback,
+        Reason::Adaptive,
     ];
 
     /// The contract priority of this reason.
     pub fn priority(self) -> u32 {
         match self {
             Reason::Sticky => 100,
-            Reason::Weighted | Reason::Retry => 50,
+            Reason::Weighted | Reason::Retry | Reason::Adaptive => 50,
             Reason::Fallback => 25,
             Reason::CircuitBreakerFallback => 20,
         }
@@ -65,6 +75,7 @@ impl Reason {
             Reason::Retry => "retry",
             Reason::Fallback => "fallback",
             Reason::CircuitBreakerFallback => "circuit_breaker_fallback",
+            Reason::Adaptive => "adaptive",
         }
     }
 }
@@ -89,6 +100,13 @@ pub struct Decision {
     /// Names this decision in feedback (`decision_id`): it carries the policy and the time
     /// of the decision (see [`crate::ids::decision_id`]).
     pub decision_id: String,
+    /// The providers to try next, in order, if this one fails: the same tiers, filters,
+    /// breakers and cooldowns applied, then the fallback targets.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    /// For `adaptive`: the score that chose the provider (lower is better).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
     /// Tenant, sticky key and retry information.
     pub metadata: DecisionMetadata,
 }
@@ -121,11 +139,12 @@ pub struct DecisionMetadata {
     pub max_retries: Option<u32>,
 }
 
-/// Sticky mappings and circuit breakers: the state decisions depend on.
+/// Sticky mappings, circuit breakers and live provider state: what decisions depend on.
 #[derive(Debug)]
 pub struct DecisionEngine {
     sticky: StickyStore,
     breakers: BreakerRegistry,
+    live: LiveRegistry,
 }
 
 impl DecisionEngine {
@@ -134,7 +153,13 @@ impl DecisionEngine {
         DecisionEngine {
             sticky: StickyStore::new(sticky_capacity),
             breakers: BreakerRegistry::new(),
+            live: LiveRegistry::new(),
         }
+    }
+
+    /// The live provider state, fed by feedback.
+    pub fn live(&self) -> &LiveRegistry {
+        &self.live
     }
 
     /// The circuit breakers, fed by feedback.
@@ -188,6 +213,10 @@ impl DecisionEngine {
         export: bool,
     ) -> Result<(Decision, Option<StickyMapping>), Rejection> {
         let inputs = Inputs::read(context, now_ms)?;
+        let live = match policy.strategy {
+            Strategy::Adaptive => Some(self.live.policy_or_new(tenant_id, &policy.policy_id)),
+            Strategy::Weighted => self.live.policy(tenant_id, &policy.policy_id),
+        };
         let mut choice = Choice {
             breakers: policy.circuit_breaker.as_ref().map(|config| {
                 self.breakers
@@ -198,7 +227,21 @@ impl DecisionEngine {
             context,
             now_ms,
             random: rng.random(),
+            filters: inputs.filters,
+            live,
+            ranked: Vec::new(),
         };
+        let candidates = choice.candidates();
+        let scored = match policy.strategy {
+            Strategy::Adaptive => adaptive::score(
+                &candidates.all,
+                choice.live.as_deref(),
+                &policy.adaptive,
+                now_ms,
+            ),
+            Strategy::Weighted => Vec::new(),
+        };
+        choice.rank(&candidates, &scored);
 
         // 4 (early). A caller reporting a failed call asks the fallback rules first.
         if let (Some(current), Some(_)) = (inputs.current_provider, context.get("status")) {
@@ -209,7 +252,7 @@ impl DecisionEngine {
             }
         }
 
-        // 2. Sticky.
+        // 2. Sticky, when the mapped provider is eligible and of the best tier.
         let session = policy.sticky.as_ref().and_then(|sticky| {
             let value = sticky::session_value(context.get(&sticky.session_key)?)?;
             let key = sticky::store_key(tenant_id, &policy.policy_id, &sticky.session_key, &value);
@@ -217,30 +260,45 @@ impl DecisionEngine {
         });
         if let Some((sticky, key, _)) = &session {
             let mapped = self.sticky.lookup(key, now_ms);
-            if let Some(provider) = mapped.and_then(|name| policy.provider(&name)) {
-                if provider.weight > 0.0 && choice.admits(&provider.name) {
-                    let name = provider.name.clone();
-                    return Ok((
-                        choice.make(&name, Reason::Sticky, Some(&sticky.session_key), None),
-                        None,
-                    ));
-                }
+            let usable = mapped.and_then(|name| {
+                candidates
+                    .all
+                    .iter()
+                    .find(|p| p.name == *name && Some(p.priority) == candidates.best_tier)
+            });
+            if let Some(provider) = usable {
+                let name = provider.name.clone();
+                return Ok((
+                    choice.make(&name, Reason::Sticky, Some(&sticky.session_key), None),
+                    None,
+                ));
             }
         }
 
-        // 3. Weighted among providers with weight > 0 whose breaker admits a call.
-        let mut blocked_by_breakers = false;
-        let mut total = 0.0;
-        let mut candidates: Vec<&Provider> = Vec::with_capacity(policy.providers.len());
-        for provider in policy.providers.iter().filter(|p| p.weight > 0.0) {
-            if choice.admits(&provider.name) {
-                total += provider.weight;
-                candidates.push(provider);
-            } else {
-                blocked_by_breakers = true;
+        // 3. Inside the best tier: a weighted draw, or the adaptive pick.
+        let blocked_by_breakers = candidates.blocked_by_breakers();
+        let picked = match policy.strategy {
+            Strategy::Weighted => {
+                let tier = candidates.tier();
+                let total = tier.iter().map(|p| p.weight).sum();
+                draw(&tier, total, rng).map(|p| (p, Reason::Weighted, None))
             }
-        }
-        if let Some(provider) = draw(&candidates, total, rng) {
+            Strategy::Adaptive => {
+                let tier: Vec<_> = scored
+                    .iter()
+                    .copied()
+                    .filter(|s| Some(s.provider.priority) == candidates.best_tier)
+                    .collect();
+                adaptive::pick(&tier, &policy.adaptive, rng)
+                    .map(|s| (s.provider, Reason::Adaptive, Some(s.score)))
+            }
+        };
+        if let Some((provider, reason, score)) = picked {
+            if let Some(live) = &choice.live {
+                if policy.strategy == Strategy::Adaptive {
+                    live.provider_or_new(&provider.name).chosen();
+                }
+            }
             if let Some((sticky, key, value)) = session {
                 let exported = export.then(|| StickyMapping {
                     tenant_id: tenant_id.to_owned(),
@@ -253,18 +311,14 @@ impl DecisionEngine {
                 });
                 self.sticky
                     .record(key, &provider.name, now_ms, sticky.ttl_ms);
-                let decision = choice.make(
-                    &provider.name,
-                    Reason::Weighted,
-                    Some(&sticky.session_key),
-                    None,
-                );
+                let mut decision =
+                    choice.make(&provider.name, reason, Some(&sticky.session_key), None);
+                decision.score = score;
                 return Ok((decision, exported));
             }
-            return Ok((
-                choice.make(&provider.name, Reason::Weighted, None, None),
-                None,
-            ));
+            let mut decision = choice.make(&provider.name, reason, None, None);
+            decision.score = score;
+            return Ok((decision, None));
         }
 
         // 4. Nothing to draw from: the fallback rules, in order.
@@ -278,7 +332,7 @@ impl DecisionEngine {
 
         // 5. The legacy single fallback when its conditions match, then failure.
         if let Some(legacy) = &policy.legacy_fallback {
-            if legacy.when.matches(context) && choice.admits(&legacy.to) {
+            if legacy.when.matches(context) && choice.eligible(&legacy.to) {
                 let reason = if blocked_by_breakers {
                     Reason::CircuitBreakerFallback
                 } else {
@@ -287,22 +341,44 @@ impl DecisionEngine {
                 return Ok((choice.make(&legacy.to, reason, None, None), None));
             }
         }
-        let mut rejection = Rejection::new(
-            ErrorCode::DecisionFailed,
-            if blocked_by_breakers {
-                "every provider is blocked by its circuit breaker and no fallback applies"
-            } else {
-                "no provider has a weight above 0 and no fallback applies"
-            },
-        )
-        .with_detail("tenant_id", tenant_id)
-        .with_detail("policy_id", policy.policy_id.as_str());
+        Err(choice.failure(&candidates))
+    }
+}
+
+impl Choice<'_> {
+    /// `decision_failed`, saying why each provider is out.
+    fn failure(&self, candidates: &eligibility::Candidates<'_>) -> Rejection {
+        let blocked_by_breakers = candidates.blocked_by_breakers();
+        let filtered = candidates.excluded.iter().any(|(_, why)| {
+            matches!(
+                why,
+                Exclusion::Only | Exclusion::Ignore | Exclusion::Cooldown
+            )
+        });
+        let message = if filtered {
+            "no provider is left after the filters, breakers and cooldowns, and no fallback applies"
+        } else if blocked_by_breakers {
+            "every provider is blocked by its circuit breaker and no fallback applies"
+        } else {
+            "no provider has a weight above 0 and no fallback applies"
+        };
+        let mut rejection = Rejection::new(ErrorCode::DecisionFailed, message)
+            .with_detail("tenant_id", self.tenant_id)
+            .with_detail("policy_id", self.policy.policy_id.as_str());
+        if filtered {
+            let excluded: Map<String, Value> = candidates
+                .excluded
+                .iter()
+                .map(|(name, why)| ((*name).to_owned(), Value::from(why.as_str())))
+                .collect();
+            rejection = rejection.with_detail("excluded", Value::Object(excluded));
+        }
         if blocked_by_breakers {
-            if let Some(ms) = choice.first_admission_in_ms() {
+            if let Some(ms) = self.first_admission_in_ms() {
                 rejection = rejection.with_detail("retry_after_ms", ms);
             }
         }
-        Err(rejection)
+        rejection
     }
 }
 
@@ -310,6 +386,7 @@ impl DecisionEngine {
 struct Inputs<'a> {
     current_provider: Option<&'a str>,
     retry_attempt: u64,
+    filters: eligibility::Filters<'a>,
 }
 
 impl<'a> Inputs<'a> {
@@ -356,6 +433,7 @@ impl<'a> Inputs<'a> {
         Ok(Inputs {
             current_provider,
             retry_attempt,
+            filters: eligibility::Filters::read(context)?,
         })
     }
 }
@@ -370,6 +448,12 @@ struct Choice<'a> {
     now_ms: u64,
     /// Entropy for the decision id.
     random: u32,
+    /// The request's `only` / `ignore`.
+    filters: eligibility::Filters<'a>,
+    /// The policy's live provider state, when it has any.
+    live: Option<Arc<PolicyLive>>,
+    /// Every eligible provider and fallback target, best first (see [`Choice::rank`]).
+    ranked: Vec<&'a str>,
 }
 
 impl Choice<'_> {
@@ -422,6 +506,8 @@ impl Choice<'_> {
             expected_cost: figure(entry.and_then(|p| p.expected_cost), "expected_cost"),
             policy_id: self.policy.policy_id.clone(),
             decision_id: ids::decision_id(self.now_ms, self.random, &self.policy.policy_id),
+            fallbacks: self.plan(provider_id),
+            score: None,
             metadata: DecisionMetadata {
                 tenant_id: self.tenant_id.to_owned(),
                 sticky_key: sticky_key.map(str::to_owned),

@@ -5,6 +5,8 @@ use serde_json::{Map, Value};
 use crate::condition::Condition;
 use crate::ids;
 
+use super::routing::{self, AdaptiveConfig, Strategy};
+
 /// A policy that failed validation: which field and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
@@ -44,6 +46,13 @@ pub struct Policy {
     pub sticky: Option<StickyConfig>,
     /// Circuit breaker settings, when enabled.
     pub circuit_breaker: Option<BreakerConfig>,
+    /// How a provider is chosen inside the best tier.
+    pub strategy: Strategy,
+    /// The adaptive strategy's settings (the live state uses its time constants for every
+    /// strategy).
+    pub adaptive: AdaptiveConfig,
+    /// Cooldown of a `rate_limited` report without `retry_after_s`, in milliseconds.
+    pub default_retry_after_ms: u64,
     /// Free-form policy metadata.
     pub metadata: Map<String, Value>,
 }
@@ -59,6 +68,8 @@ pub struct Provider {
     pub expected_latency_ms: Option<f64>,
     /// Expected cost reported in decisions.
     pub expected_cost: Option<f64>,
+    /// Tier: lower first; a tier is used only when every provider above is excluded.
+    pub priority: u32,
 }
 
 /// One fallback rule.
@@ -164,6 +175,9 @@ impl Policy {
         let legacy_fallback = legacy_fallback(doc.get("fallback"))?;
         let sticky = sticky(doc.get("sticky"))?;
         let circuit_breaker = circuit_breaker(doc.get("circuit_breaker"))?;
+        let strategy = routing::strategy(doc)?;
+        let adaptive = routing::adaptive(doc)?;
+        let default_retry_after_ms = routing::default_retry_after_ms(doc)?;
         let metadata = match doc.get("metadata") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(map)) => map.clone(),
@@ -178,6 +192,9 @@ impl Policy {
             legacy_fallback,
             sticky,
             circuit_breaker,
+            strategy,
+            adaptive,
+            default_retry_after_ms,
             metadata,
         })
     }
@@ -233,6 +250,7 @@ fn providers(doc: &Map<String, Value>) -> Result<Vec<Provider>, PolicyError> {
                     weight,
                     expected_latency_ms: optional_number(entry, "expected_latency_ms", &field)?,
                     expected_cost: optional_number(entry, "expected_cost", &field)?,
+                    priority: priority(entry, &field)?,
                 });
             }
             Ok(providers)
@@ -247,6 +265,7 @@ fn providers(doc: &Map<String, Value>) -> Result<Vec<Provider>, PolicyError> {
                     weight: normalise_weight(weight, &field)?,
                     expected_latency_ms: None,
                     expected_cost: None,
+                    priority: 0,
                 })
             })
             .collect(),
@@ -300,6 +319,22 @@ fn optional_number(
             &format!("{field}.{key}"),
             "must be a number",
         )),
+    }
+}
+
+/// Most tiers a policy may use.
+const MAX_PRIORITY: u64 = 100;
+
+fn priority(entry: &Map<String, Value>, field: &str) -> Result<u32, PolicyError> {
+    match entry.get("priority") {
+        None | Some(Value::Null) => Ok(0),
+        Some(value) => match value.as_u64() {
+            Some(p) if p <= MAX_PRIORITY => Ok(p as u32),
+            _ => Err(PolicyError::new(
+                &format!("{field}.priority"),
+                format!("must be an integer from 0 to {MAX_PRIORITY} (lower is tried first)"),
+            )),
+        },
     }
 }
 
@@ -447,7 +482,7 @@ fn sticky(value: Option<&Value>) -> Result<Option<StickyConfig>, PolicyError> {
 }
 
 /// `^\d+[smh]$` → seconds.
-fn parse_ttl(ttl: &str) -> Option<u64> {
+pub(super) fn parse_ttl(ttl: &str) -> Option<u64> {
     let unit = match ttl.as_bytes().last()? {
         b's' => 1,
         b'm' => 60,

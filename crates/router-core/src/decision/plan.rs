@@ -1,0 +1,54 @@
+//! The ranked plan of every reply (`decision.fallbacks`): what the caller tries next if the
+//! chosen provider fails, so that it never has to ask again to fail over.
+//!
+//! Order: the eligible providers by tier (lower priority first), inside a tier by score for
+//! the adaptive strategy or by weight (heaviest first) for the weighted one, policy order on
+//! ties; then the fallback rules' targets and the legacy fallback, when eligible.
+
+use std::cmp::Ordering;
+
+use super::adaptive::Scored;
+use super::eligibility::Candidates;
+use super::Choice;
+
+impl<'a> Choice<'a> {
+    /// Ranks every eligible provider and fallback target (kept for [`Choice::plan`]).
+    pub(super) fn rank(&mut self, candidates: &Candidates<'a>, scored: &[Scored<'a>]) {
+        let key = |name: &str, weight: f64| -> f64 {
+            scored
+                .iter()
+                .find(|s| s.provider.name == name)
+                .map_or(-weight, |s| s.score)
+        };
+        let mut providers = candidates.all.clone();
+        providers.sort_by(|a, b| {
+            a.priority.cmp(&b.priority).then_with(|| {
+                key(&a.name, a.weight)
+                    .partial_cmp(&key(&b.name, b.weight))
+                    .unwrap_or(Ordering::Equal)
+            })
+        });
+        let mut ranked: Vec<&'a str> = providers.iter().map(|p| p.name.as_str()).collect();
+        let policy = self.policy;
+        let targets = policy
+            .fallbacks
+            .iter()
+            .map(|rule| rule.to.as_str())
+            .chain(policy.legacy_fallback.iter().map(|f| f.to.as_str()));
+        for target in targets {
+            if !ranked.contains(&target) && self.eligible(target) {
+                ranked.push(target);
+            }
+        }
+        self.ranked = ranked;
+    }
+
+    /// The plan after `chosen`: the ranking without it.
+    pub(super) fn plan(&self, chosen: &str) -> Vec<String> {
+        self.ranked
+            .iter()
+            .filter(|name| **name != chosen)
+            .map(|name| (*name).to_owned())
+            .collect()
+    }
+}
