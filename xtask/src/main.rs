@@ -17,6 +17,7 @@ mod nats_cmd;
 mod paths;
 mod perf_gate;
 mod policy_cmd;
+mod scenario_cmd;
 mod validate_tls;
 
 use std::process::ExitCode;
@@ -55,6 +56,9 @@ enum Command {
     ValidateTls(validate_tls::Args),
     /// NATS (TLS) + router + load: candidate JSON and Markdown summary.
     Bench(bench_cmd::Args),
+    /// The weighted and adaptive strategies side by side while a simulated provider
+    /// slows down, fails or rate-limits.
+    Scenario(scenario_cmd::Args),
     /// Judge a candidate (or bench first) against the baselines under the policies.
     PerfGate(perf_gate::Args),
     /// Prove the perf gate fails a router made 25 % slower and passes the unchanged one.
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Policy(args) => policy_cmd::run(args),
         Command::ValidateTls(args) => validate_tls::run(args),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Scenario(args) => scenario_cmd::run(args),
         Command::PerfGate(args) => perf_gate::run(args),
         Command::GateSelftest(args) => gate_selftest::run(args),
         Command::Heavy(args) => heavy::run(args),

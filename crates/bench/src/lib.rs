@@ -19,4 +19,5 @@ pub mod prometheus;
 pub mod report;
 pub mod router_metrics;
 pub mod run;
+pub mod scenario;
 pub mod stats;
