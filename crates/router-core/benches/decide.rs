@@ -13,7 +13,7 @@ use criterion::measurement::Measurement;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use router_core::{Router, RouterSettings};
+use router_core::{Policy, Router, RouterSettings};
 
 /// A fixed "now" (epoch ms): sticky mappings never expire during a run.
 const NOW_MS: u64 = 1_764_182_400_000;
@@ -26,12 +26,30 @@ fn router() -> Router {
         .load_dir(&dir)
         .expect("config/policies is readable");
     assert!(report.errors.is_empty(), "{:?}", report.errors);
+    // The same providers under the adaptive strategy, with live state from feedback.
+    let text = std::fs::read_to_string(dir.join("default_tenant/default.json"))
+        .expect("default_tenant/default.json is readable");
+    let mut doc: serde_json::Value = serde_json::from_str(&text).expect("policy JSON");
+    doc["strategy"] = serde_json::json!("adaptive");
+    let adaptive = Policy::from_value(&doc, "default_tenant", "adaptive").expect("valid policy");
+    let providers: Vec<String> = adaptive.providers.iter().map(|p| p.name.clone()).collect();
+    router.policies().upsert(adaptive);
+    for (i, provider) in providers.iter().enumerate() {
+        let feedback = serde_json::json!({"tenant_id": "default_tenant", "policy_id": "adaptive",
+            "provider_id": provider, "outcome": "success", "latency_ms": 800 + 100 * i});
+        router
+            .feedback(feedback.to_string().as_bytes(), NOW_MS)
+            .expect("feedback applied");
+    }
     router
 }
 
 const PLAIN: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0c5d9e7b13","tenant_id":"default_tenant","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"type":"text.generate","payload":{"prompt":"Summarise the quarterly report in three sentences.","max_tokens":256}},"constraints":{"region":"eu"}}"#;
 
 const STICKY: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0c5d9e7b13","tenant_id":"default_tenant","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"type":"text.generate","payload":{"prompt":"Summarise the quarterly report in three sentences.","max_tokens":256}},"constraints":{"region":"eu"},"metadata":{"user_id":"user-42"}}"#;
+
+/// `PLAIN` under the adaptive strategy (same providers).
+const ADAPTIVE: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0c5d9e7b13","tenant_id":"default_tenant","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"type":"text.generate","payload":{"prompt":"Summarise the quarterly report in three sentences.","max_tokens":256}},"constraints":{"region":"eu","policy_id":"adaptive"}}"#;
 
 /// Valid JSON, rejected at intake: `task.type` is missing.
 const INVALID: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0c5d9e7b13","tenant_id":"default_tenant","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"payload":{"prompt":"Summarise the quarterly report in three sentences.","max_tokens":256}},"constraints":{"region":"eu"}}"#;
@@ -47,6 +65,7 @@ fn request_path<M: Measurement>(c: &mut Criterion<M>, group_name: &str) {
     for (name, body, ok) in [
         ("plain", PLAIN, true),
         ("sticky_user_id", STICKY, true),
+        ("adaptive", ADAPTIVE, true),
         ("invalid_request", INVALID, false),
     ] {
         let body = body.as_bytes();

@@ -338,6 +338,9 @@ pub struct PolicyBreakers<'a> {
     policy: &'a str,
     config: &'a BreakerConfig,
     now_ms: u64,
+    /// Every breaker of the policy was closed when the lock was taken (nothing can open one
+    /// while it is held): then every provider is admitted without a lookup.
+    all_closed: bool,
 }
 
 impl PolicyBreakers<'_> {
@@ -349,10 +352,17 @@ impl PolicyBreakers<'_> {
             .get(provider)
     }
 
+    /// True when every breaker of the policy was closed as the lock was taken.
+    pub fn all_closed(&self) -> bool {
+        self.all_closed
+    }
+
     /// Whether `provider` would be admitted now.
     pub fn admits(&self, provider: &str) -> bool {
-        self.breaker(provider)
-            .is_none_or(|b| b.admits(self.config, self.now_ms))
+        self.all_closed
+            || self
+                .breaker(provider)
+                .is_none_or(|b| b.admits(self.config, self.now_ms))
     }
 
     /// Milliseconds until `provider` is admitted again (0 when it is now).
@@ -403,12 +413,19 @@ impl BreakerRegistry {
         config: &'a BreakerConfig,
         now_ms: u64,
     ) -> PolicyBreakers<'a> {
+        let guard = self.lock();
+        let all_closed = guard
+            .by_tenant
+            .get(tenant)
+            .and_then(|policies| policies.get(policy))
+            .is_none_or(|breakers| breakers.values().all(|b| b.state == BreakerState::Closed));
         PolicyBreakers {
-            guard: self.lock(),
+            guard,
             tenant,
             policy,
             config,
             now_ms,
+            all_closed,
         }
     }
 

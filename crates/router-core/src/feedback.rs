@@ -255,10 +255,14 @@ impl Router {
         };
         let live = self.engine().live();
         for policy in &policies {
+            let seen = feedback.observation(outcome, policy, now_ms);
+            if let Some(until) = seen.cool_until_ms {
+                live.cooling_until(until);
+            }
             live.policy_or_new(&feedback.tenant_id, &policy.policy_id)
                 .provider_or_new(&feedback.provider_id)
                 .observe(
-                    feedback.observation(outcome, policy, now_ms),
+                    seen,
                     now_ms,
                     policy.adaptive.decay_ms,
                     policy.adaptive.error_decay_ms,

@@ -167,6 +167,12 @@ impl PolicyLive {
         map.entry(name.to_owned()).or_default().clone()
     }
 
+    /// The state of each of `names` (`None` where there is none yet), under one read lock.
+    pub fn each<'n>(&self, names: impl Iterator<Item = &'n str>) -> Vec<Option<Arc<ProviderLive>>> {
+        let map = self.providers.read().unwrap_or_else(|p| p.into_inner());
+        names.map(|name| map.get(name).cloned()).collect()
+    }
+
     /// Every provider's figures at `now_ms`, sorted by name.
     pub fn views(&self, now_ms: u64, decay_ms: u64) -> Vec<(String, ProviderView)> {
         let map = self.providers.read().unwrap_or_else(|p| p.into_inner());
@@ -186,6 +192,9 @@ pub struct LiveRegistry {
     tenants: RwLock<HashMap<String, HashMap<String, Arc<PolicyLive>>>>,
     /// Set once any state exists: until then the request path reads nothing else.
     any: AtomicBool,
+    /// The latest end of any cooldown (ms): a weighted policy reads its live state only
+    /// while one may run.
+    cooldowns_until_ms: AtomicU64,
 }
 
 impl LiveRegistry {
@@ -201,6 +210,25 @@ impl LiveRegistry {
         }
         let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
         tenants.get(tenant_id)?.get(policy_id).cloned()
+    }
+
+    /// The policy's state when a cooldown may run at `now_ms` (all a weighted policy reads).
+    pub fn policy_if_cooling(
+        &self,
+        tenant_id: &str,
+        policy_id: &str,
+        now_ms: u64,
+    ) -> Option<Arc<PolicyLive>> {
+        if self.cooldowns_until_ms.load(Ordering::Relaxed) <= now_ms {
+            return None;
+        }
+        self.policy(tenant_id, policy_id)
+    }
+
+    /// Records that a cooldown runs until `until_ms` somewhere.
+    pub fn cooling_until(&self, until_ms: u64) {
+        self.cooldowns_until_ms
+            .fetch_max(until_ms, Ordering::Relaxed);
     }
 
     /// The policy's state, created when missing.

@@ -97,8 +97,9 @@ impl Summary {
         let after = between(change_at, change_at + WINDOW);
         let last = records.iter().map(|r| r.at).max().unwrap_or_default();
         let mut time_to_leave = None;
+        // Whole buckets only: the last, partly filled one says little.
         let mut from = change_at;
-        while from < last {
+        while from + BUCKET <= last {
             let bucket = between(from, from + BUCKET);
             if !bucket.is_empty() && share(&bucket) < LEFT_BELOW {
                 time_to_leave = Some(from + BUCKET - change_at);
@@ -167,7 +168,7 @@ mod tests {
             let provider = if i % 2 == 0 { "p1" } else { "p2" };
             records.push(record(i * 100, provider, 850.0));
         }
-        // After the change: p1 until 1.2 s, then p2 only.
+        // After the change: p1 until 1.1 s; the bucket from 1.5 s to 2 s is the first without.
         for i in 0..100u64 {
             let provider = if i < 12 { "p1" } else { "p2" };
             records.push(record(10_000 + i * 100, provider, 900.0));
@@ -181,18 +182,20 @@ mod tests {
         assert_eq!(s.decisions, 200);
         assert!((s.share_before - 0.5).abs() < 1e-9);
         assert!((s.share_after - 0.12).abs() < 1e-9);
-        assert_eq!(s.time_to_leave, Some(Duration::from_millis(1_500)));
+        assert_eq!(s.time_to_leave, Some(Duration::from_millis(2_000)));
         assert!((s.latency_before_ms - 850.0).abs() < 1e-9);
         let table = table(&[s]);
         assert!(
-            table.contains("| latency | adaptive | 200 | 50.0 % | 12.0 % | 1.5 s |"),
+            table.contains("| latency | adaptive | 200 | 50.0 % | 12.0 % | 2.0 s |"),
             "{table}"
         );
     }
 
     #[test]
     fn a_provider_never_left_says_never() {
-        let records: Vec<Record> = (0..200u64).map(|i| record(i * 100, "p1", 800.0)).collect();
+        let mut records: Vec<Record> = (0..200u64).map(|i| record(i * 100, "p1", 800.0)).collect();
+        // A last, partly filled bucket without p1 does not count.
+        records.push(record(20_000, "p2", 900.0));
         let s = Summary::of(
             Scenario::Errors,
             "weighted",

@@ -7,22 +7,24 @@
 //! another healthy provider, so a recovered one is noticed. A provider whose error rate passes
 //! `degraded_error_rate` is skipped while another is healthy.
 
+use std::sync::Arc;
+
 use rand::Rng;
 
-use crate::live::{PolicyLive, ProviderView};
+use crate::live::{PolicyLive, ProviderLive, ProviderView};
 use crate::policy::{AdaptiveConfig, Provider};
-
-use super::weighted::draw;
 
 /// Highest error rate the score divides by (keeps it finite).
 const MAX_SCORED_ERROR_RATE: f64 = 0.95;
 
 /// A provider with its score.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Scored<'p> {
     pub provider: &'p Provider,
     pub score: f64,
     degraded: bool,
+    /// Its live state, when it has one (a decision for it counts as outstanding there).
+    pub live: Option<Arc<ProviderLive>>,
 }
 
 /// Scores every candidate from the live state at `now_ms`.
@@ -32,26 +34,24 @@ pub(super) fn score<'p>(
     config: &AdaptiveConfig,
     now_ms: u64,
 ) -> Vec<Scored<'p>> {
-    let views: Vec<Option<ProviderView>> = candidates
+    let states = match live {
+        Some(live) => live.each(candidates.iter().map(|p| p.name.as_str())),
+        None => vec![None; candidates.len()],
+    };
+    let views: Vec<Option<ProviderView>> = states
         .iter()
-        .map(|p| {
-            live.and_then(|l| l.provider(&p.name))
-                .map(|state| state.view(now_ms, config.decay_ms))
-        })
+        .map(|state| state.as_ref().map(|s| s.view(now_ms, config.decay_ms)))
         .collect();
-    let known: Vec<f64> = views
+    let (sum, known) = views
         .iter()
         .filter_map(|v| v.and_then(|v| v.latency_ms))
-        .collect();
-    let peers_mean = if known.is_empty() {
-        1.0
-    } else {
-        known.iter().sum::<f64>() / known.len() as f64
-    };
+        .fold((0.0, 0usize), |(sum, n), ms| (sum + ms, n + 1));
+    let peers_mean = if known == 0 { 1.0 } else { sum / known as f64 };
     candidates
         .iter()
         .zip(views)
-        .map(|(provider, view)| {
+        .zip(states)
+        .map(|((provider, view), live)| {
             let latency = view
                 .and_then(|v| v.latency_ms)
                 .unwrap_or(peers_mean)
@@ -65,56 +65,69 @@ pub(super) fn score<'p>(
                 provider,
                 score,
                 degraded: error_rate > config.degraded_error_rate,
+                live,
             }
         })
         .collect()
 }
 
-/// The pick among `tier` (all of one priority): (provider, its score).
-pub(super) fn pick<'p>(
-    tier: &[Scored<'p>],
+/// A draw by weight among the entries of `scored` that `include` admits.
+fn draw_where(
+    scored: &[Scored<'_>],
+    include: impl Fn(usize) -> bool,
+    rng: &mut impl Rng,
+) -> Option<usize> {
+    let total: f64 = (0..scored.len())
+        .filter(|i| include(*i))
+        .map(|i| scored[i].provider.weight)
+        .sum();
+    let mut last = None;
+    let mut point = rng.random::<f64>() * total;
+    for i in (0..scored.len()).filter(|i| include(*i)) {
+        let weight = scored[i].provider.weight;
+        // Weights adding up to infinity: the first admitted entry.
+        if !total.is_finite() || point < weight {
+            return Some(i);
+        }
+        point -= weight;
+        last = Some(i);
+    }
+    last
+}
+
+/// The pick among the entries of `scored` whose priority is `tier`: the index chosen.
+pub(super) fn pick(
+    scored: &[Scored<'_>],
+    tier: u32,
     config: &AdaptiveConfig,
     rng: &mut impl Rng,
-) -> Option<Scored<'p>> {
-    let healthy: Vec<Scored<'p>> = tier.iter().copied().filter(|s| !s.degraded).collect();
-    let pool = if healthy.is_empty() {
-        tier.to_vec()
-    } else {
-        healthy
+) -> Option<usize> {
+    let in_tier = |i: usize| scored[i].provider.priority == tier;
+    let any_healthy = (0..scored.len()).any(|i| in_tier(i) && !scored[i].degraded);
+    let in_pool = |i: usize| in_tier(i) && (!any_healthy || !scored[i].degraded);
+    let first = draw_where(scored, in_pool, rng)?;
+    let chosen = match draw_where(scored, |i| i != first && in_pool(i), rng) {
+        None => first,
+        Some(second) => {
+            let (a, b) = (scored[first].score, scored[second].score);
+            // Within the buffer the first draw stands: the weights decide.
+            if b < a && a > b * (1.0 + config.latency_buffer) {
+                second
+            } else {
+                first
+            }
+        }
     };
-    let providers: Vec<&Provider> = pool.iter().map(|s| s.provider).collect();
-    let total: f64 = providers.iter().map(|p| p.weight).sum();
-    let first = draw(&providers, total, rng)?;
-    let first = pool
-        .iter()
-        .copied()
-        .find(|s| std::ptr::eq(s.provider, first))?;
-    let others: Vec<&Provider> = providers
-        .iter()
-        .copied()
-        .filter(|p| !std::ptr::eq(*p, first.provider))
-        .collect();
-    let Some(second) = draw(&others, others.iter().map(|p| p.weight).sum(), rng) else {
-        return Some(first);
-    };
-    let second = pool
-        .iter()
-        .copied()
-        .find(|s| std::ptr::eq(s.provider, second))?;
-    let better = if second.score < first.score {
-        second
-    } else {
-        first
-    };
-    let tied = first.score <= better.score * (1.0 + config.latency_buffer);
-    let chosen = if tied { first } else { better };
-    if config.explore > 0.0 && pool.len() > 1 && rng.random::<f64>() < config.explore {
-        let rest: Vec<Scored<'p>> = pool
-            .iter()
-            .copied()
-            .filter(|s| !std::ptr::eq(s.provider, chosen.provider))
-            .collect();
-        return rest.get(rng.random_range(0..rest.len())).copied();
+    if config.explore > 0.0 && rng.random::<f64>() < config.explore {
+        let others = (0..scored.len())
+            .filter(|i| *i != chosen && in_pool(*i))
+            .count();
+        if others > 0 {
+            let k = rng.random_range(0..others);
+            return (0..scored.len())
+                .filter(|i| *i != chosen && in_pool(*i))
+                .nth(k);
+        }
     }
     Some(chosen)
 }

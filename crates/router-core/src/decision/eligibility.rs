@@ -55,6 +55,11 @@ impl<'a> Filters<'a> {
         })
     }
 
+    /// True when the request names no filter.
+    pub(super) fn is_empty(&self) -> bool {
+        self.only.is_none() && self.ignore.is_empty()
+    }
+
     /// Why the filters remove `provider`, if they do.
     pub(super) fn removes(&self, provider: &str) -> Option<Exclusion> {
         if self.ignore.contains(&provider) {

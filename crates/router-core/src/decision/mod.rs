@@ -103,7 +103,7 @@ pub struct Decision {
     /// The providers to try next, in order, if this one fails: the same tiers, filters,
     /// breakers and cooldowns applied, then the fallback targets.
     #[serde(default)]
-    pub fallbacks: Vec<String>,
+    pub fallbacks: Arc<[String]>,
     /// For `adaptive`: the score that chose the provider (lower is better).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
@@ -215,7 +215,9 @@ impl DecisionEngine {
         let inputs = Inputs::read(context, now_ms)?;
         let live = match policy.strategy {
             Strategy::Adaptive => Some(self.live.policy_or_new(tenant_id, &policy.policy_id)),
-            Strategy::Weighted => self.live.policy(tenant_id, &policy.policy_id),
+            Strategy::Weighted => self
+                .live
+                .policy_if_cooling(tenant_id, &policy.policy_id, now_ms),
         };
         let mut choice = Choice {
             breakers: policy.circuit_breaker.as_ref().map(|config| {
@@ -230,6 +232,7 @@ impl DecisionEngine {
             filters: inputs.filters,
             live,
             ranked: Vec::new(),
+            ranked_static: false,
         };
         let candidates = choice.candidates();
         let scored = match policy.strategy {
@@ -283,22 +286,23 @@ impl DecisionEngine {
                 let total = tier.iter().map(|p| p.weight).sum();
                 draw(&tier, total, rng).map(|p| (p, Reason::Weighted, None))
             }
-            Strategy::Adaptive => {
-                let tier: Vec<_> = scored
-                    .iter()
-                    .copied()
-                    .filter(|s| Some(s.provider.priority) == candidates.best_tier)
-                    .collect();
-                adaptive::pick(&tier, &policy.adaptive, rng)
-                    .map(|s| (s.provider, Reason::Adaptive, Some(s.score)))
-            }
+            Strategy::Adaptive => candidates
+                .best_tier
+                .and_then(|tier| adaptive::pick(&scored, tier, &policy.adaptive, rng))
+                .map(|i| {
+                    let chosen = &scored[i];
+                    match &chosen.live {
+                        Some(live) => live.chosen(),
+                        None => {
+                            if let Some(live) = &choice.live {
+                                live.provider_or_new(&chosen.provider.name).chosen();
+                            }
+                        }
+                    }
+                    (chosen.provider, Reason::Adaptive, Some(chosen.score))
+                }),
         };
         if let Some((provider, reason, score)) = picked {
-            if let Some(live) = &choice.live {
-                if policy.strategy == Strategy::Adaptive {
-                    live.provider_or_new(&provider.name).chosen();
-                }
-            }
             if let Some((sticky, key, value)) = session {
                 let exported = export.then(|| StickyMapping {
                     tenant_id: tenant_id.to_owned(),
@@ -454,6 +458,8 @@ struct Choice<'a> {
     live: Option<Arc<PolicyLive>>,
     /// Every eligible provider and fallback target, best first (see [`Choice::rank`]).
     ranked: Vec<&'a str>,
+    /// Every provider and target is eligible: the policy's precomputed plans apply.
+    ranked_static: bool,
 }
 
 impl Choice<'_> {

@@ -6,6 +6,9 @@
 //! ties; then the fallback rules' targets and the legacy fallback, when eligible.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
+
+use crate::policy::Strategy;
 
 use super::adaptive::Scored;
 use super::eligibility::Candidates;
@@ -14,10 +17,23 @@ use super::Choice;
 impl<'a> Choice<'a> {
     /// Ranks every eligible provider and fallback target (kept for [`Choice::plan`]).
     pub(super) fn rank(&mut self, candidates: &Candidates<'a>, scored: &[Scored<'a>]) {
+        if self.policy.strategy == Strategy::Weighted
+            && candidates
+                .excluded
+                .iter()
+                .all(|(_, why)| *why == super::Exclusion::ZeroWeight)
+            && self.filters.is_empty()
+            && self.live.is_none()
+            && self.breakers.as_ref().is_none_or(|b| b.all_closed())
+        {
+            // Everything eligible: the policy's precomputed plans apply.
+            self.ranked_static = true;
+            return;
+        }
         let key = |name: &str, weight: f64| -> f64 {
             scored
                 .iter()
-                .find(|s| s.provider.name == name)
+                .find(|s| std::ptr::eq(s.provider.name.as_str(), name))
                 .map_or(-weight, |s| s.score)
         };
         let mut providers = candidates.all.clone();
@@ -44,11 +60,22 @@ impl<'a> Choice<'a> {
     }
 
     /// The plan after `chosen`: the ranking without it.
-    pub(super) fn plan(&self, chosen: &str) -> Vec<String> {
-        self.ranked
+    pub(super) fn plan(&self, chosen: &str) -> Arc<[String]> {
+        if self.ranked_static {
+            if let Some(plan) = self.policy.static_plan(chosen) {
+                return plan;
+            }
+        }
+        let ranked: &[&str] = if self.ranked_static {
+            &[]
+        } else {
+            &self.ranked
+        };
+        let rest: Vec<String> = ranked
             .iter()
             .filter(|name| **name != chosen)
             .map(|name| (*name).to_owned())
-            .collect()
+            .collect();
+        Arc::from(rest)
     }
 }

@@ -1,5 +1,7 @@
 //! Parsing, normalising and validating one policy document.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use crate::condition::Condition;
@@ -55,6 +57,9 @@ pub struct Policy {
     pub default_retry_after_ms: u64,
     /// Free-form policy metadata.
     pub metadata: Map<String, Value>,
+    /// The plan after each provider or fallback target while every one is eligible
+    /// (see [`Policy::static_plan`]).
+    static_plans: Vec<(String, Arc<[String]>)>,
 }
 
 /// A weighted provider.
@@ -183,7 +188,7 @@ impl Policy {
             Some(Value::Object(map)) => map.clone(),
             Some(_) => return Err(PolicyError::new("metadata", "must be an object")),
         };
-        Ok(Policy {
+        let mut policy = Policy {
             tenant_id: tenant_id.to_owned(),
             policy_id: policy_id.to_owned(),
             version,
@@ -196,7 +201,59 @@ impl Policy {
             adaptive,
             default_retry_after_ms,
             metadata,
-        })
+            static_plans: Vec::new(),
+        };
+        policy.static_plans = policy.make_static_plans();
+        Ok(policy)
+    }
+
+    /// Every provider with a weight above 0 by tier, then weight (heaviest first), then the
+    /// fallback rules' targets and the legacy fallback: the plan's order when every one is
+    /// eligible and the strategy is weighted.
+    pub fn static_ranking(&self) -> Vec<&str> {
+        let mut providers: Vec<&Provider> =
+            self.providers.iter().filter(|p| p.weight > 0.0).collect();
+        providers.sort_by(|a, b| {
+            a.priority
+                .cmp(&b.priority)
+                .then_with(|| b.weight.total_cmp(&a.weight))
+        });
+        let mut ranked: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+        let targets = self
+            .fallbacks
+            .iter()
+            .map(|rule| rule.to.as_str())
+            .chain(self.legacy_fallback.iter().map(|f| f.to.as_str()));
+        for target in targets {
+            if !ranked.contains(&target) {
+                ranked.push(target);
+            }
+        }
+        ranked
+    }
+
+    fn make_static_plans(&self) -> Vec<(String, Arc<[String]>)> {
+        let ranking = self.static_ranking();
+        ranking
+            .iter()
+            .map(|chosen| {
+                let rest: Vec<String> = ranking
+                    .iter()
+                    .filter(|name| *name != chosen)
+                    .map(|name| (*name).to_owned())
+                    .collect();
+                ((*chosen).to_owned(), Arc::from(rest))
+            })
+            .collect()
+    }
+
+    /// The plan after `chosen` while every provider and target is eligible (weighted
+    /// strategy, no filter, no open breaker, no cooldown): computed once per policy.
+    pub fn static_plan(&self, chosen: &str) -> Option<Arc<[String]>> {
+        self.static_plans
+            .iter()
+            .find(|(name, _)| name == chosen)
+            .map(|(_, plan)| plan.clone())
     }
 
     /// The provider entry with this name, if the policy lists it.
