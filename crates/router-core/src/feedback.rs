@@ -260,8 +260,8 @@ impl Router {
                 live.cooling_until(until);
             }
             live.policy_or_new(&feedback.tenant_id, &policy.policy_id)
-                .provider_or_new(&feedback.provider_id)
                 .observe(
+                    &feedback.provider_id,
                     seen,
                     now_ms,
                     policy.adaptive.decay_ms,

@@ -149,9 +149,33 @@ impl ProviderLive {
 #[derive(Debug, Default)]
 pub struct PolicyLive {
     providers: RwLock<HashMap<String, Arc<ProviderLive>>>,
+    /// The latest end of a cooldown of any of its providers (ms).
+    cooldowns_until_ms: AtomicU64,
 }
 
 impl PolicyLive {
+    /// Records one report about `provider` (see [`ProviderLive::observe`]).
+    pub fn observe(
+        &self,
+        provider: &str,
+        seen: Observation,
+        now_ms: u64,
+        decay_ms: u64,
+        error_decay_ms: u64,
+    ) {
+        if let Some(until) = seen.cool_until_ms {
+            self.cooldowns_until_ms.fetch_max(until, Ordering::Relaxed);
+        }
+        self.provider_or_new(provider)
+            .observe(seen, now_ms, decay_ms, error_decay_ms);
+    }
+
+    /// True while `provider` cools down at `now_ms`.
+    pub fn cooling(&self, provider: &str, now_ms: u64) -> bool {
+        self.cooldowns_until_ms.load(Ordering::Relaxed) > now_ms
+            && self.provider(provider).is_some_and(|p| p.cooling(now_ms))
+    }
+
     /// The provider's state, if any feedback or decision created it.
     pub fn provider(&self, name: &str) -> Option<Arc<ProviderLive>> {
         let map = self.providers.read().unwrap_or_else(|p| p.into_inner());

@@ -129,10 +129,10 @@ impl<'a> Choice<'a> {
         if !self.admits(provider) {
             return Some(Exclusion::CircuitBreaker);
         }
-        let cooling = self.live.as_ref().is_some_and(|live| {
-            live.provider(provider)
-                .is_some_and(|p| p.cooling(self.now_ms))
-        });
+        let cooling = self
+            .live
+            .as_ref()
+            .is_some_and(|live| live.cooling(provider, self.now_ms));
         cooling.then_some(Exclusion::Cooldown)
     }
 

@@ -104,8 +104,12 @@ pub struct Decision {
     /// breakers and cooldowns applied, then the fallback targets.
     #[serde(default)]
     pub fallbacks: Arc<[String]>,
-    /// For `adaptive`: the score that chose the provider (lower is better).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// For `adaptive`: the score that chose the provider (lower is better), rounded.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "optional_whole"
+    )]
     pub score: Option<f64>,
     /// Tenant, sticky key and retry information.
     pub metadata: DecisionMetadata,
@@ -120,6 +124,17 @@ fn whole_as_integer<S: serde::Serializer>(value: &f64, serializer: S) -> Result<
         serializer.serialize_i64(*value as i64)
     } else {
         serializer.serialize_f64(*value)
+    }
+}
+
+/// An optional figure rounded to a whole number, written as an integer.
+fn optional_whole<S: serde::Serializer>(
+    value: &Option<f64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => whole_as_integer(&v.round(), serializer),
+        None => serializer.serialize_none(),
     }
 }
 
