@@ -136,6 +136,19 @@ pub fn cargo_build_release(args: &[&str]) -> anyhow::Result<PathBuf> {
     Ok(paths::target_dir().join("release"))
 }
 
+/// Points a load tool (`router-bench`, `router-scenario`) at `server`'s TLS files, if any.
+pub fn add_client_tls(command: &mut Command, server: &NatsServer) {
+    if let Some(files) = server.tls() {
+        command
+            .arg("--tls-ca")
+            .arg(&files.ca_cert)
+            .arg("--tls-cert")
+            .arg(&files.client_cert)
+            .arg("--tls-key")
+            .arg(&files.client_key);
+    }
+}
+
 /// One run: fresh nats-server, router and echo responder, router-bench in interleaved rounds.
 fn one_run(
     bin: &Path,
@@ -198,15 +211,7 @@ fn one_run(
         .arg(&candidate_path)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
-    if let Some(files) = server.tls() {
-        command
-            .arg("--tls-ca")
-            .arg(&files.ca_cert)
-            .arg("--tls-cert")
-            .arg(&files.client_cert)
-            .arg("--tls-key")
-            .arg(&files.client_key);
-    }
+    add_client_tls(&mut command, &server);
     // Its progress bar and messages go to this terminal.
     let status = command.status().context("cannot run router-bench")?;
     router.stop(Duration::from_secs(10));

@@ -64,15 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for scenario in &args.scenario {
         command.args(["--scenario", scenario]);
     }
-    if let Some(files) = server.tls() {
-        command
-            .arg("--tls-ca")
-            .arg(&files.ca_cert)
-            .arg("--tls-cert")
-            .arg(&files.client_cert)
-            .arg("--tls-key")
-            .arg(&files.client_key);
-    }
+    bench_cmd::add_client_tls(&mut command, &server);
     let output = command.output().context("cannot run router-scenario")?;
     router.stop(Duration::from_secs(10));
     let table = String::from_utf8_lossy(&output.stdout).into_owned();

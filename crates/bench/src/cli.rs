@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use router_bin::nats::ClientTls;
 
+use crate::nats_args::NatsArgs;
 use crate::process::ProcessProbe;
 
 /// Upper bounds that keep every run finite and loopback-sized.
@@ -32,18 +33,9 @@ const MAX_BLOCKS: usize = 1000;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "router-bench", version)]
 pub struct Args {
-    /// NATS server URL (`tls://host:port` for TLS; the host must match the server certificate).
-    #[arg(long, default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
-    /// CA certificate (PEM) that signed the server certificate; turns TLS on.
-    #[arg(long)]
-    pub tls_ca: Option<PathBuf>,
-    /// Client certificate (PEM) for mutual TLS; needs --tls-key and --tls-ca.
-    #[arg(long, requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// Client private key (PEM) for mutual TLS; needs --tls-cert and --tls-ca.
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    /// Where NATS is and the TLS files to reach it with.
+    #[command(flatten)]
+    pub nats: NatsArgs,
     /// Subject prefix of the router; requests go to `<prefix>.v1.decide`.
     #[arg(long, default_value = "beamline.router")]
     pub subject_prefix: String,
@@ -237,27 +229,7 @@ impl Plan {
             .as_deref()
             .map(|prefix| decide_subject(prefix, "--echo-prefix"))
             .transpose()?;
-        let tls = match (&args.tls_ca, &args.tls_cert, &args.tls_key) {
-            (None, None, None) => None,
-            (None, Some(_), _) | (None, _, Some(_)) => {
-                bail!("--tls-cert/--tls-key need --tls-ca too (the CA that signed the server certificate)")
-            }
-            (Some(ca), cert, key) => {
-                check_file(ca, "--tls-ca")?;
-                let client = match (cert, key) {
-                    (Some(cert), Some(key)) => {
-                        check_file(cert, "--tls-cert")?;
-                        check_file(key, "--tls-key")?;
-                        Some((cert.clone(), key.clone()))
-                    }
-                    _ => None,
-                };
-                Some(ClientTls {
-                    ca: Some(ca.clone()),
-                    client,
-                })
-            }
-        };
+        let tls = args.nats.client_tls()?;
         for (pid, option) in [
             (args.router_pid, "--router-pid"),
             (args.echo_pid, "--echo-pid"),
@@ -272,7 +244,7 @@ impl Plan {
             (None, _) => Mode::Router,
         };
         Ok(Plan {
-            nats_url: args.nats_url.clone(),
+            nats_url: args.nats.nats_url.clone(),
             tls,
             router_subject,
             echo_subject,
@@ -303,19 +275,6 @@ fn decide_subject(prefix: &str, option: &str) -> anyhow::Result<String> {
         bail!("{option} must be a plain subject such as beamline.router");
     }
     Ok(format!("{prefix}.v1.decide"))
-}
-
-fn check_file(path: &PathBuf, option: &str) -> anyhow::Result<()> {
-    let meta = std::fs::metadata(path).with_context(|| {
-        format!(
-            "{option} {}: cannot read it (run `cargo xtask certs` to create the certificates)",
-            path.display()
-        )
-    })?;
-    if !meta.is_file() {
-        bail!("{option} {} is not a file", path.display());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod environment;
 pub mod figures;
 pub mod gate;
 pub mod load;
+pub mod nats_args;
 pub mod outcome;
 pub mod process;
 pub mod progress;

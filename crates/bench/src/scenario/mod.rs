@@ -12,7 +12,6 @@
 pub mod model;
 pub mod summary;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +23,7 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::nats_args::NatsArgs;
 use model::{CallResult, Providers, Scenario};
 use summary::Record;
 
@@ -38,18 +38,9 @@ const MAX_IN_FLIGHT: usize = 256;
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "router-scenario", version)]
 pub struct Options {
-    /// NATS server URL (`tls://host:port` for TLS).
-    #[arg(long, default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
-    /// CA certificate (PEM); turns TLS on.
-    #[arg(long)]
-    pub tls_ca: Option<PathBuf>,
-    /// Client certificate (PEM) for mutual TLS.
-    #[arg(long, requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// Client private key (PEM) for mutual TLS.
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    /// Where NATS is and the TLS files to reach it with.
+    #[command(flatten)]
+    pub nats: NatsArgs,
     /// Subject prefix of the router.
     #[arg(long, default_value = "beamline.router")]
     pub subject_prefix: String,
@@ -159,23 +150,18 @@ fn progress_bar(total: Duration, quiet: bool) -> indicatif::ProgressBar {
 }
 
 async fn connect(options: &Options) -> anyhow::Result<Client> {
-    let tls = (options.tls_ca.is_some() || options.tls_cert.is_some()).then(|| {
-        router_bin::nats::ClientTls {
-            ca: options.tls_ca.clone(),
-            client: options.tls_cert.clone().zip(options.tls_key.clone()),
-        }
-    });
+    let tls = options.nats.client_tls()?;
     let connect = async_nats::ConnectOptions::new()
         .name("router-scenario")
         .request_timeout(Some(Duration::from_secs(5)));
     router_bin::nats::tls_options(connect, tls.as_ref())
-        .connect(options.nats_url.as_str())
+        .connect(options.nats.nats_url.as_str())
         .await
         .with_context(|| {
             format!(
                 "connecting to {}: is nats-server running there, with the router? \
                  (`cargo xtask scenario` starts both)",
-                options.nats_url
+                options.nats.nats_url
             )
         })
 }
