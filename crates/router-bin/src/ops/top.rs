@@ -51,8 +51,14 @@ pub async fn run(client: &Client, args: &TopArgs) -> ExitCode {
             args.interval
         ));
         screen.push_str(&table(&routers, Some(&rates)));
-        let total: f64 = rates.iter().flatten().sum();
-        screen.push_str(&format!("\nfleet: {total:.0} decisions/s\n"));
+        // The first screen has no rate yet (and an empty float sum is -0).
+        let known: Vec<f64> = rates.iter().flatten().copied().collect();
+        let total = if known.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("{:.0}", known.iter().fold(0.0, |sum, r| sum + r))
+        };
+        screen.push_str(&format!("\nfleet: {total} decisions/s\n"));
         screen.push_str(&breakers(&routers));
         if !terminal {
             screen.push_str("---\n");
