@@ -299,12 +299,16 @@ impl Breaker {
     }
 }
 
+/// A map keyed by tenant, policy or provider name, with a fast, randomly seeded hash (every
+/// decision looks its policy's breakers up).
+type NameMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// Breakers of one tenant: policy → provider → breaker.
-type TenantBreakers = HashMap<String, HashMap<String, Breaker>>;
+type TenantBreakers = NameMap<NameMap<Breaker>>;
 
 #[derive(Debug, Default)]
 struct Registry {
-    by_tenant: HashMap<String, TenantBreakers>,
+    by_tenant: NameMap<TenantBreakers>,
     events: Vec<BreakerEvent>,
 }
 

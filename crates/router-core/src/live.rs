@@ -16,6 +16,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+/// Maps keyed by tenant, policy or provider name: a fast hash (the request path reads them;
+/// the keys come from validated policies, not from callers).
+type NameMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// Two samples within the same millisecond are taken this far apart (ms), so a burst of
 /// feedback still moves the averages.
 const SAME_MS_STEP: f64 = 0.1;
@@ -148,7 +152,7 @@ impl ProviderLive {
 /// The live state of one policy's providers.
 #[derive(Debug, Default)]
 pub struct PolicyLive {
-    providers: RwLock<HashMap<String, Arc<ProviderLive>>>,
+    providers: RwLock<NameMap<Arc<ProviderLive>>>,
     /// The latest end of a cooldown of any of its providers (ms).
     cooldowns_until_ms: AtomicU64,
 }
@@ -213,7 +217,7 @@ impl PolicyLive {
 #[derive(Debug, Default)]
 pub struct LiveRegistry {
     /// tenant → policy → state.
-    tenants: RwLock<HashMap<String, HashMap<String, Arc<PolicyLive>>>>,
+    tenants: RwLock<NameMap<NameMap<Arc<PolicyLive>>>>,
     /// Set once any state exists: until then the request path reads nothing else.
     any: AtomicBool,
     /// The latest end of any cooldown (ms): a weighted policy reads its live state only

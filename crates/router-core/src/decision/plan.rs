@@ -56,6 +56,8 @@ impl<'a> Choice<'a> {
                 ranked.push(target);
             }
         }
+        // The same order as with everything eligible: the precomputed plans apply.
+        self.ranked_static = self.policy.is_static_ranking(&ranked);
         self.ranked = ranked;
     }
 

@@ -247,6 +247,15 @@ impl Policy {
             .collect()
     }
 
+    /// True when `ranked` is [`Policy::static_ranking`]: the precomputed plans apply.
+    pub fn is_static_ranking(&self, ranked: &[&str]) -> bool {
+        ranked.len() == self.static_plans.len()
+            && ranked
+                .iter()
+                .zip(&self.static_plans)
+                .all(|(a, (b, _))| *a == b)
+    }
+
     /// The plan after `chosen` while every provider and target is eligible (weighted
     /// strategy, no filter, no open breaker, no cooldown): computed once per policy.
     pub fn static_plan(&self, chosen: &str) -> Option<Arc<[String]>> {
