@@ -126,6 +126,8 @@ pub struct Metrics {
     pub backpressure_active: Gauge,
     /// Transitions into active.
     pub backpressure_active_total: Counter,
+    /// Decide requests read off the subscriptions since start (refreshed with the gauges).
+    pub decide_read: Counter,
     /// Received, not yet being processed.
     pub pending: Gauge,
     /// Being processed.
@@ -183,6 +185,7 @@ impl Metrics {
             dlq_published: r.counter("router_dlq_published_total", &[]),
             backpressure_active: r.gauge("router_intake_backpressure_active", &subject),
             backpressure_active_total: r.counter("router_backpressure_active_total", &[]),
+            decide_read: r.counter("router_decide_read_total", &[]),
             pending: r.gauge("router_pending_messages", &subject),
             inflight: r.gauge("router_inflight_messages", &subject),
             nats_connected: r.gauge("router_nats_connected", &[]),

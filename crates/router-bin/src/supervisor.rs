@@ -119,6 +119,7 @@ pub async fn run(supervised: Supervised, mut shutdown: watch::Receiver<bool>) {
             (last_taken, idle_ticks) = (taken, 0);
         }
         backpressure.evaluate();
+        metrics.decide_read.absolute(backpressure.intake.read());
         let (pending, inflight) = backpressure.intake.counts();
         metrics.pending.set(pending as f64);
         metrics.inflight.set(inflight as f64);
