@@ -232,9 +232,20 @@ fn validate(tenant: &str, policy: &str, text: &str) -> anyhow::Result<String> {
     buckets::policy_key(tenant, policy)?;
     let parsed = buckets::parse_policy(text.as_bytes(), tenant, policy)
         .map_err(|reason| anyhow::anyhow!("policy {tenant}.{policy} is invalid: {reason}"))?;
-    let providers: Vec<&str> = parsed.providers.iter().map(|p| p.name.as_str()).collect();
+    let providers: Vec<String> = parsed
+        .providers
+        .iter()
+        .map(|p| match p.priority {
+            0 => p.name.clone(),
+            tier => format!("{} (tier {tier})", p.name),
+        })
+        .collect();
+    let strategy = match parsed.strategy {
+        router_core::policy::Strategy::Weighted => "weighted",
+        router_core::policy::Strategy::Adaptive => "adaptive",
+    };
     Ok(format!(
-        "providers {}, sticky {}",
+        "strategy {strategy}, providers {}, sticky {}",
         providers.join(", "),
         if parsed.sticky.is_some() { "on" } else { "off" }
     ))
