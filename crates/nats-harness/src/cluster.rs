@@ -184,8 +184,29 @@ impl NatsCluster {
         })
     }
 
-    /// Starts a cluster as described by `options`.
+    /// Starts a cluster as described by `options`. On free ports (no `base_port`), a node
+    /// that finds one of its ports taken meanwhile (another process bound it between the
+    /// pick and the start) makes the whole start again on fresh ports, a few times.
     pub fn start_with(options: ClusterOptions) -> anyhow::Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(&options) {
+                Err(err)
+                    if options.base_port.is_none()
+                        && attempt < PORT_ATTEMPTS
+                        && format!("{err:#}").contains("address already in use") =>
+                {
+                    eprintln!(
+                        "nats-harness: a cluster port was taken meanwhile; again on fresh ports"
+                    );
+                    attempt += 1;
+                }
+                started => return started,
+            }
+        }
+    }
+
+    fn start_once(options: &ClusterOptions) -> anyhow::Result<Self> {
         if !(1..=9).contains(&options.nodes) {
             bail!("a cluster has 1 to 9 nodes, not {}", options.nodes);
         }
@@ -590,6 +611,9 @@ fn node_certificates(dir: &Path) -> anyhow::Result<TlsFiles> {
 }
 
 /// A port that was free a moment ago (bound to port 0, then released).
+/// Starts on fresh free ports when a port was taken between the pick and the start.
+const PORT_ATTEMPTS: u32 = 3;
+
 fn free_port() -> anyhow::Result<u16> {
     let listener =
         TcpListener::bind(("127.0.0.1", 0)).context("could not find a free loopback port")?;
