@@ -200,17 +200,6 @@ impl PolicyLive {
         let map = self.providers.read().unwrap_or_else(|p| p.into_inner());
         names.map(|name| map.get(name).cloned()).collect()
     }
-
-    /// Every provider's figures at `now_ms`, sorted by name.
-    pub fn views(&self, now_ms: u64, decay_ms: u64) -> Vec<(String, ProviderView)> {
-        let map = self.providers.read().unwrap_or_else(|p| p.into_inner());
-        let mut all: Vec<_> = map
-            .iter()
-            .map(|(name, live)| (name.clone(), live.view(now_ms, decay_ms)))
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
-    }
 }
 
 /// Live state of every (tenant, policy).

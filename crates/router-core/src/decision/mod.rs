@@ -490,8 +490,7 @@ impl Choice<'_> {
             .providers
             .iter()
             .map(|p| p.name.as_str())
-            .chain(self.policy.fallbacks.iter().map(|r| r.to.as_str()))
-            .chain(self.policy.legacy_fallback.iter().map(|f| f.to.as_str()));
+            .chain(self.policy.fallback_targets());
         named
             .map(|name| breakers.admits_in_ms(name))
             .filter(|ms| *ms > 0)

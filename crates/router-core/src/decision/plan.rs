@@ -45,13 +45,7 @@ impl<'a> Choice<'a> {
             })
         });
         let mut ranked: Vec<&'a str> = providers.iter().map(|p| p.name.as_str()).collect();
-        let policy = self.policy;
-        let targets = policy
-            .fallbacks
-            .iter()
-            .map(|rule| rule.to.as_str())
-            .chain(policy.legacy_fallback.iter().map(|f| f.to.as_str()));
-        for target in targets {
+        for target in self.policy.fallback_targets() {
             if !ranked.contains(&target) && self.eligible(target) {
                 ranked.push(target);
             }

@@ -219,12 +219,7 @@ impl Policy {
                 .then_with(|| b.weight.total_cmp(&a.weight))
         });
         let mut ranked: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
-        let targets = self
-            .fallbacks
-            .iter()
-            .map(|rule| rule.to.as_str())
-            .chain(self.legacy_fallback.iter().map(|f| f.to.as_str()));
-        for target in targets {
+        for target in self.fallback_targets() {
             if !ranked.contains(&target) {
                 ranked.push(target);
             }
@@ -273,9 +268,15 @@ impl Policy {
     /// True when the policy can send a call to `name`: a provider, a fallback rule's target
     /// or the legacy fallback.
     pub fn names(&self, name: &str) -> bool {
-        self.provider(name).is_some()
-            || self.fallbacks.iter().any(|r| r.to == name)
-            || self.legacy_fallback.as_ref().is_some_and(|f| f.to == name)
+        self.provider(name).is_some() || self.fallback_targets().any(|to| to == name)
+    }
+
+    /// The fallback rules' targets in order, then the legacy fallback's.
+    pub fn fallback_targets(&self) -> impl Iterator<Item = &str> {
+        self.fallbacks
+            .iter()
+            .map(|rule| rule.to.as_str())
+            .chain(self.legacy_fallback.iter().map(|f| f.to.as_str()))
     }
 }
 
