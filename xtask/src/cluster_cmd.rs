@@ -145,10 +145,10 @@ fn create_buckets(record: &ClusterRecord, replicas: usize) -> anyhow::Result<()>
         let client = policy_cmd::connect(&target).await?;
         let js = async_nats::jetstream::new(client);
         for config in [
-            router_bin::buckets::policy_bucket(replicas),
-            router_bin::buckets::sticky_bucket(replicas),
+            router_bin::fleet::buckets::policy_bucket(replicas),
+            router_bin::fleet::buckets::sticky_bucket(replicas),
         ] {
-            router_bin::buckets::open(&js, config).await?;
+            router_bin::fleet::buckets::open(&js, config).await?;
         }
         anyhow::Ok(())
     })

@@ -3,7 +3,7 @@
 //!
 //! `put` validates the policy with the router's own rules (`router_core::Policy::from_json`)
 //! before it writes; an invalid policy never reaches the bucket. The bucket rules (name,
-//! key format, settings) are the router's own (`router_bin::buckets`).
+//! key format, settings) are the router's own (`router_bin::fleet::buckets`).
 //!
 //! Connection: `--nats-url` (comma-separated for a cluster), else the cluster of
 //! `cargo xtask cluster-start` with `--cluster`, else the server of `cargo xtask nats-start`
@@ -18,8 +18,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use futures::StreamExt;
 
-use router_bin::buckets;
-use router_bin::nats::{self, ClientTls};
+use router_bin::fleet::buckets;
+use router_bin::transport::nats::{self, ClientTls};
 
 use crate::paths::{self, ArtifactsArg};
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use router_bin::nats::ClientTls;
+use router_bin::transport::nats::ClientTls;
 
 use crate::nats_args::NatsArgs;
 use crate::process::ProcessProbe;

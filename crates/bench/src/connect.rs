@@ -1,5 +1,5 @@
 //! NATS connections made the way the router makes them (TLS through
-//! [`router_bin::nats::tls_options`]: one CA file and a client certificate).
+//! [`router_bin::transport::nats::tls_options`]: one CA file and a client certificate).
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub fn options(plan: &Plan, name: &str) -> ConnectOptions {
         .connection_timeout(CONNECT_TIMEOUT)
         .request_timeout(Some(plan.request_timeout))
         .ignore_discovered_servers();
-    router_bin::nats::tls_options(options, plan.tls.as_ref())
+    router_bin::transport::nats::tls_options(options, plan.tls.as_ref())
 }
 
 /// Opens one connection; the error names the URL and what to check.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use router_bin::nats::ClientTls;
+use router_bin::transport::nats::ClientTls;
 
 /// The NATS URL and the TLS files.
 #[derive(Debug, Clone, clap::Args)]

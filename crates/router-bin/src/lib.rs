@@ -15,40 +15,31 @@
 //! # }
 //! ```
 //!
-//! One file per concern: [`decide`] (the decide path), [`feedback`], [`control`] (micro
-//! service and backpressure status), [`dlq`], [`health`] (HTTP), [`supervisor`] (periodic
-//! backpressure evaluation), [`backpressure`], [`readiness`], [`nats`] (connections and TLS
-//! options), [`tls`] (certificate checks), [`policies`] and [`kv_policies`] (policy sources),
-//! [`sticky_sync`] and [`buckets`] (what a fleet shares), [`service`] (start-up and the task
-//! set).
+//! One folder per concern; imports run one way, from the top of this list down:
+//!
+//! - [`cli`] — the command line (flags, the operator's subcommands `router decide|feedback|
+//!   status|top`);
+//! - [`service`] — start-up and the request path (decide, feedback, control, DLQ,
+//!   backpressure, supervisor);
+//! - [`http`] — `/metrics`, `/healthz`, `/readyz`;
+//! - [`fleet`] — what every router serves from the same source (policies, sticky sessions,
+//!   idempotency keys in JetStream buckets);
+//! - [`transport`] — NATS connections, TLS, scoped subjects, readiness;
+//! - [`telemetry`] — metrics;
+//! - [`config`] and [`runtime`] — settings, clock, shutdown signal, memory.
 
-pub mod backpressure;
-pub mod bucket_watch;
-pub mod buckets;
-pub mod canary;
-pub mod clock;
+pub mod cli;
 pub mod config;
-pub mod connect_diagnosis;
-pub mod control;
-pub mod decide;
-pub mod dlq;
-pub mod feedback;
-pub mod fleet_idempotency;
-pub mod health;
-pub mod kv_policies;
-pub mod memory;
-pub mod metrics;
-pub mod micro;
-pub mod nats;
-pub mod ops;
-pub mod policies;
-pub mod readiness;
-pub mod scoped;
+pub mod fleet;
+pub mod http;
+pub mod runtime;
 pub mod service;
-pub mod shutdown;
-pub mod sticky_sync;
-pub mod supervisor;
-pub mod tls;
+pub mod telemetry;
+pub mod transport;
 
-pub use config::{Cli, Config, LogFormat, Responder};
+#[cfg(test)]
+mod layering;
+
+pub use cli::Cli;
+pub use config::{Config, LogFormat, Responder};
 pub use service::{check, start, ConfigError, RunningRouter};

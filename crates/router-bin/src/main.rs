@@ -1,6 +1,6 @@
 //! `router`: the Beamline Router service — command line, logging and signals around
 //! [`router_bin::start`] — and the operator's subcommands (`router decide|feedback|status|top`,
-//! [`router_bin::ops`]).
+//! [`router_bin::cli`]).
 //!
 //! Exit codes: 0 after a clean shutdown, 1 on a runtime failure (e.g. the metrics port is
 //! busy), 2 on a configuration problem (bad file, missing or expired certificate, plaintext
@@ -18,10 +18,10 @@ use tracing_subscriber::EnvFilter;
 use router_bin::{Cli, Config, ConfigError, LogFormat};
 
 fn main() -> ExitCode {
-    router_bin::memory::configure();
+    router_bin::runtime::memory::configure();
     let cli = Cli::parse();
     if let Some(command) = cli.command.clone() {
-        let config = match Config::load_client(&cli) {
+        let config = match cli.load_client_config() {
             Ok(config) => config,
             Err(err) => {
                 eprintln!("router: {err:#}");
@@ -29,11 +29,11 @@ fn main() -> ExitCode {
             }
         };
         return match runtime() {
-            Some(runtime) => runtime.block_on(router_bin::ops::run(command, &config)),
+            Some(runtime) => runtime.block_on(router_bin::cli::run(command, &config)),
             None => ExitCode::FAILURE,
         };
     }
-    let config = match Config::load(&cli) {
+    let config = match cli.load_config() {
         Ok(config) => config,
         Err(err) => {
             eprintln!("router: {err:#}");

@@ -21,7 +21,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use nats_harness::cluster::NatsCluster;
 use nats_harness::{RouterOptions, RouterProcess};
-use router_bin::buckets;
+use router_bin::fleet::buckets;
 use router_core::Identity;
 use serde_json::{json, Value};
 
@@ -89,7 +89,7 @@ impl Member {
                 let mut flags = vec!["router".to_owned()];
                 flags.extend(support::connection_flags(&cluster.client_urls(), Some(tls)));
                 flags.extend(fleet_flags(name));
-                let config = router_bin::Config::load(&router_bin::Cli::try_parse_from(flags)?)?;
+                let config = router_bin::Cli::try_parse_from(flags)?.load_config()?;
                 let router = support::start_config(config).await?;
                 router.wait_ready(READY_TIMEOUT).await?;
                 Ok(Member::InProcess(Box::new(router)))

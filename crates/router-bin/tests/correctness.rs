@@ -202,7 +202,10 @@ async fn a_dead_letter_too_large_to_republish_is_cut_not_lost() {
             .map(|v| v.as_str()),
         Some("SCHEMA_VALIDATION_FAILED")
     );
-    assert_eq!(letter.payload.len(), router_bin::dlq::EXCERPT_BYTES);
+    assert_eq!(
+        letter.payload.len(),
+        router_bin::service::dlq::EXCERPT_BYTES
+    );
 }
 
 /// A drain cut short by its timeout answers what is still queued with `overloaded`: no

@@ -17,8 +17,8 @@ use certs::{BundlePaths, Identity};
 use futures::StreamExt;
 use nats_harness::RouterProcess;
 use router_bin::config::Subjects;
-use router_bin::connect_diagnosis::error_chain;
-use router_bin::nats::{self, ClientTls};
+use router_bin::transport::connect_diagnosis::error_chain;
+use router_bin::transport::nats::{self, ClientTls};
 use serde_json::{json, Value};
 
 use super::cases::{CaseResult, ClientCert, Target};
@@ -297,7 +297,7 @@ pub async fn run(
         "tenant acme writes a policy",
         "server: publish violation ($JS.API)",
         js_denied(&acme, |js| async move {
-            js.create_key_value(router_bin::buckets::policy_bucket(1))
+            js.create_key_value(router_bin::fleet::buckets::policy_bucket(1))
                 .await
                 .map(|_| ())
         })
@@ -308,7 +308,9 @@ pub async fn run(
         "internal caller reads the DLQ",
         "server: publish violation ($JS.API)",
         js_denied(&internal, |js| async move {
-            js.get_stream(router_bin::dlq::STREAM).await.map(|_| ())
+            js.get_stream(router_bin::service::dlq::STREAM)
+                .await
+                .map(|_| ())
         })
         .await,
     );
@@ -317,7 +319,9 @@ pub async fn run(
         "tenant acme reads the DLQ",
         "server: publish violation ($JS.API)",
         js_denied(&acme, |js| async move {
-            js.get_stream(router_bin::dlq::STREAM).await.map(|_| ())
+            js.get_stream(router_bin::service::dlq::STREAM)
+                .await
+                .map(|_| ())
         })
         .await,
     );
@@ -488,9 +492,10 @@ where
 /// stream's info.
 async fn operator_work(session: &Session) -> Result<String, String> {
     let js = async_nats::jetstream::new(session.client.clone());
-    let bucket = router_bin::buckets::open(&js, router_bin::buckets::policy_bucket(1))
-        .await
-        .map_err(|e| format!("policy bucket: {e:#}"))?;
+    let bucket =
+        router_bin::fleet::buckets::open(&js, router_bin::fleet::buckets::policy_bucket(1))
+            .await
+            .map_err(|e| format!("policy bucket: {e:#}"))?;
     let policy = json!({"providers": [{"name": "openai", "weight": 100}]}).to_string();
     bucket
         .put("validate_tls.authz", policy.into())
@@ -501,7 +506,7 @@ async fn operator_work(session: &Session) -> Result<String, String> {
         .await
         .map_err(|e| format!("policy delete: {e}"))?;
     let mut stream = js
-        .get_stream(router_bin::dlq::STREAM)
+        .get_stream(router_bin::service::dlq::STREAM)
         .await
         .map_err(|e| format!("DLQ: {e}"))?;
     let messages = stream

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_nats::ConnectOptions;
 use nats_harness::probe::{self, ClientTls};
-use router_bin::connect_diagnosis::error_chain;
-use router_bin::nats;
+use router_bin::transport::connect_diagnosis::error_chain;
+use router_bin::transport::nats;
 use serde_json::{json, Value};
 
 use super::lab::{CaseCerts, RunLog};

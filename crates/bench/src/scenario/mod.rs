@@ -154,7 +154,7 @@ async fn connect(options: &Options) -> anyhow::Result<Client> {
     let connect = async_nats::ConnectOptions::new()
         .name("router-scenario")
         .request_timeout(Some(Duration::from_secs(5)));
-    router_bin::nats::tls_options(connect, tls.as_ref())
+    router_bin::transport::nats::tls_options(connect, tls.as_ref())
         .connect(options.nats.nats_url.as_str())
         .await
         .with_context(|| {

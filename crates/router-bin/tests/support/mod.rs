@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use nats_harness::{NatsServer, RouterOptions, TlsFiles};
-use router_bin::nats::ClientTls;
+use router_bin::transport::nats::ClientTls;
 use router_bin::{Cli, Config, RunningRouter};
 use router_core::Identity;
 use serde_json::{json, Value};
@@ -129,7 +129,7 @@ pub fn connection_flags(nats_url: &str, tls: Option<&TlsFiles>) -> Vec<String> {
 pub fn config(server: &NatsServer, args: &RouterArgs<'_>) -> anyhow::Result<Config> {
     let argv = std::iter::once("router".to_owned()).chain(flags(server, args));
     let cli = Cli::try_parse_from(argv).context("router flags")?;
-    Config::load(&cli)
+    cli.load_config()
 }
 
 /// A router running in this test process; it stops when dropped.
@@ -288,7 +288,7 @@ pub fn options_as(server: &NatsServer, identity: &Identity) -> async_nats::Conne
                 .expect("the identity's certificate"),
         ),
     });
-    router_bin::nats::tls_options(async_nats::ConnectOptions::new(), tls.as_ref())
+    router_bin::transport::nats::tls_options(async_nats::ConnectOptions::new(), tls.as_ref())
 }
 
 /// A NATS client of `identity` on `server`.

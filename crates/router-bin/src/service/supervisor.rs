@@ -1,5 +1,5 @@
 //! The periodic work: backpressure re-evaluated and gauges refreshed every 50 ms, messages
-//! the client library dropped counted (and logged at most once per [`DROP_LOG_INTERVAL`]),
+//! the client library dropped counted (and logged at most once per `DROP_LOG_INTERVAL`),
 //! and freed memory given back once the decide path has been idle for a while.
 
 use std::sync::Arc;
@@ -9,11 +9,11 @@ use tokio::sync::watch;
 
 use router_core::Router;
 
-use crate::backpressure::Backpressure;
-use crate::clock;
-use crate::memory;
-use crate::metrics::Metrics;
-use crate::readiness::Readiness;
+use crate::runtime::clock;
+use crate::runtime::memory;
+use crate::service::backpressure::Backpressure;
+use crate::telemetry::metrics::Metrics;
+use crate::transport::readiness::Readiness;
 
 /// How often backpressure is re-evaluated and gauges refreshed.
 const EVALUATION_PERIOD: Duration = Duration::from_millis(50);
@@ -99,7 +99,7 @@ pub async fn run(supervised: Supervised, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => break,
             _ = tick.tick() => {}
         }
-        if last_upkeep.elapsed() >= crate::metrics::UPKEEP_PERIOD {
+        if last_upkeep.elapsed() >= crate::telemetry::metrics::UPKEEP_PERIOD {
             metrics.registry.run_upkeep();
             last_upkeep = tokio::time::Instant::now();
         }
@@ -197,7 +197,7 @@ mod tests {
     use router_core::{BackpressureMonitor, BackpressureStatus, Thresholds};
 
     use super::*;
-    use crate::backpressure::IntakeCounts;
+    use crate::service::backpressure::IntakeCounts;
 
     fn backpressure() -> (Arc<async_nats::Statistics>, Backpressure) {
         let stats = Arc::new(async_nats::Statistics::default());

@@ -26,10 +26,10 @@ use tokio::task::JoinSet;
 
 use router_core::Router;
 
-use crate::bucket_watch::{self, WatchStart};
-use crate::buckets;
-use crate::clock::now_ms;
-use crate::metrics::Registry;
+use crate::fleet::bucket_watch::{self, WatchStart};
+use crate::fleet::buckets;
+use crate::runtime::clock::now_ms;
+use crate::telemetry::metrics::Registry;
 
 /// The counter of this module, by `result`.
 const COUNTER: &str = "router_sticky_kv_total";
@@ -46,7 +46,7 @@ pub struct StickySync {
     dropped: Counter,
 }
 
-/// What [`start`] returns: the handle for the request path and the receiving end for the
+/// What [`channel`] returns: the handle for the request path and the receiving end for the
 /// writer task.
 pub struct Channel {
     /// For `Shared`.

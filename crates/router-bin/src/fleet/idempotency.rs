@@ -19,11 +19,11 @@ use router_core::decision::Decision;
 use router_core::{Handled, IdempotentDecision, Router};
 use tokio::sync::{watch, OnceCell};
 
-use crate::bucket_watch;
-use crate::buckets;
-use crate::clock;
-use crate::metrics::Registry;
-use crate::shutdown::sleep_or_stop;
+use crate::fleet::bucket_watch;
+use crate::fleet::buckets;
+use crate::runtime::clock;
+use crate::runtime::shutdown::sleep_or_stop;
+use crate::telemetry::metrics::Registry;
 
 /// Longest wait for the bucket per request; the router's own decision is the answer then.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(1);

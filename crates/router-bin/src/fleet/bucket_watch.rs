@@ -9,8 +9,8 @@ use async_nats::Client;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use crate::buckets;
-use crate::shutdown::sleep_or_stop;
+use crate::fleet::buckets;
+use crate::runtime::shutdown::sleep_or_stop;
 
 /// Pause before opening a bucket or a watch again after a failure.
 pub const RETRY_DELAY: Duration = Duration::from_millis(500);

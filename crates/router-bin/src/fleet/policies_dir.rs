@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use router_core::Router;
 
-use crate::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 
 /// Loads the policy directory at start; returns how many files were refused. Fails only when
 /// the directory cannot be read at all.

@@ -2,7 +2,7 @@
 //! costs about 25 % more CPU than without it. `cargo xtask gate-selftest` benchmarks such a
 //! build to prove that the perf gate fails a slower router.
 //!
-//! The extra cost is calibrated against the process itself: every [`CALIBRATION_EVERY`]
+//! The extra cost is calibrated against the process itself: every `CALIBRATION_EVERY`
 //! decisions the canary reads the process's CPU time, subtracts what it burnt itself, and
 //! sets the burn per decision to [`EXTRA`] of what a decision costs without it. The burn
 //! spins on the thread's own CPU clock, so being preempted does not shorten it.

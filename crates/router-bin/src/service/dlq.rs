@@ -8,8 +8,8 @@ use async_nats::jetstream::{self, stream};
 use async_nats::{Client, HeaderMap, Message};
 use tokio::sync::watch;
 
-use crate::clock;
-use crate::metrics::Metrics;
+use crate::runtime::clock;
+use crate::telemetry::metrics::Metrics;
 
 /// Name of the stream capturing the DLQ subject.
 pub const STREAM: &str = "BEAMLINE_DLQ";

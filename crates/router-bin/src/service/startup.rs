@@ -11,17 +11,20 @@ use tokio::task::JoinHandle;
 
 use router_core::{BackpressureMonitor, Router, RouterSettings};
 
-use crate::backpressure::{Backpressure, IntakeCounts};
 use crate::config::{Config, PolicySource, StickyStore, Subjects};
-use crate::connect_diagnosis::ConnectDiagnosis;
-use crate::control::{self, ControlSubjects};
-use crate::decide::{self, DecidePath, Intake};
-use crate::dlq::{self, Dlq};
-use crate::fleet_idempotency::FleetIdempotency;
-use crate::kv_policies::{self, PolicyTarget};
-use crate::metrics::Metrics;
-use crate::readiness::{self, Readiness, ReadyReport};
-use crate::{feedback, health, nats, policies, sticky_sync, supervisor, tls};
+use crate::fleet::idempotency::FleetIdempotency;
+use crate::fleet::policies_kv::{self, PolicyTarget};
+use crate::service::backpressure::{Backpressure, IntakeCounts};
+use crate::service::control::{self, ControlSubjects};
+use crate::service::decide::{self, DecidePath, Intake};
+use crate::service::dlq::{self, Dlq};
+use crate::telemetry::metrics::Metrics;
+use crate::transport::connect_diagnosis::ConnectDiagnosis;
+use crate::transport::readiness::{self, Readiness, ReadyReport};
+use crate::{
+    fleet::policies_dir, fleet::sticky, http, service::feedback, service::supervisor,
+    transport::nats, transport::tls,
+};
 
 /// A start-up failure caused by configuration (the binary exits 2) rather than by the
 /// environment.
@@ -74,7 +77,7 @@ impl RunningRouter {
             );
             return;
         }
-        policies::reload(&self.router, &self.config.router.policy_dir, &self.metrics);
+        policies_dir::reload(&self.router, &self.config.router.policy_dir, &self.metrics);
         self.readiness.touch();
     }
 
@@ -128,7 +131,7 @@ fn prepare(config: &Config, metrics: &Metrics, strict: bool) -> anyhow::Result<R
         return Ok(router);
     }
     let refused =
-        policies::load(&router, &config.router.policy_dir, metrics).map_err(ConfigError)?;
+        policies_dir::load(&router, &config.router.policy_dir, metrics).map_err(ConfigError)?;
     if strict && refused > 0 {
         return Err(ConfigError(anyhow::anyhow!(
             "{refused} policy file(s) refused (see the log lines above); fix them and run --check again"
@@ -189,7 +192,7 @@ pub async fn start(
         let _ = stop_tx.send(true);
     });
 
-    let (http_addr, http_server) = health::bind(
+    let (http_addr, http_server) = http::bind(
         config.http.metrics_addr,
         metrics.clone(),
         readiness.clone(),
@@ -216,7 +219,7 @@ pub async fn start(
             metrics: metrics.clone(),
             readiness: readiness.clone(),
         };
-        background.push(tokio::spawn(kv_policies::run(
+        background.push(tokio::spawn(policies_kv::run(
             client.clone(),
             target,
             replicas,
@@ -225,7 +228,7 @@ pub async fn start(
     }
     let mut sticky_sync = None;
     if config.router.sticky_store == StickyStore::Kv {
-        let channel = sticky_sync::channel(&metrics.registry);
+        let channel = sticky::channel(&metrics.registry);
         sticky_sync = Some(channel.sync);
         let (client, router, metrics, stop) = (
             client.clone(),
@@ -234,7 +237,7 @@ pub async fn start(
             stop_rx.clone(),
         );
         background.push(tokio::spawn(async move {
-            sticky_sync::run(
+            sticky::run(
                 client,
                 router,
                 &metrics.registry,

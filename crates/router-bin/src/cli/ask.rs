@@ -8,10 +8,10 @@ use anyhow::Context;
 use async_nats::{Client, RequestErrorKind};
 use serde_json::{json, Value};
 
-use super::{DecideArgs, FeedbackArgs};
+use super::commands::{DecideArgs, FeedbackArgs};
 use crate::config::{Config, Subjects};
-use crate::connect_diagnosis::error_chain;
-use crate::{nats, tls};
+use crate::transport::connect_diagnosis::error_chain;
+use crate::{transport::nats, transport::tls};
 
 /// Longest wait for the connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -101,7 +101,7 @@ fn decide_body(args: &DecideArgs, tenant: &str) -> anyhow::Result<Vec<u8>> {
         None => {
             let mut body = json!({
                 "version": "1",
-                "request_id": format!("cli-{}", crate::clock::now_ms()),
+                "request_id": format!("cli-{}", crate::runtime::clock::now_ms()),
                 "tenant_id": tenant,
                 "task": {"type": "text.generate", "payload_ref": "cli://router-decide"},
             });

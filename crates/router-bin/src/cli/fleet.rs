@@ -6,9 +6,9 @@ use std::time::Duration;
 use async_nats::Client;
 use futures::StreamExt;
 
-use super::StatusArgs;
-use crate::control::SERVICE_NAME;
-use crate::micro::Stats;
+use super::commands::StatusArgs;
+use crate::service::control::SERVICE_NAME;
+use crate::service::micro::Stats;
 
 /// One router as `$SRV.STATS` reports it.
 #[derive(Debug, Clone)]
@@ -56,7 +56,7 @@ impl RouterStats {
         Some((time::OffsetDateTime::now_utc() - started).whole_seconds())
     }
 
-    fn decide(&self) -> Option<&crate::micro::EndpointStats> {
+    fn decide(&self) -> Option<&crate::service::micro::EndpointStats> {
         self.stats.endpoints.iter().find(|e| e.name == "decide")
     }
 }

@@ -10,8 +10,8 @@ use async_nats::Statistics;
 
 use router_core::{BackpressureMonitor, BackpressureStatus, StatusChange, StatusReport};
 
-use crate::clock;
-use crate::metrics::Metrics;
+use crate::runtime::clock;
+use crate::telemetry::metrics::Metrics;
 
 /// How long a message the client library dropped keeps the status at `warning` at least.
 pub const DROP_WARNING: Duration = Duration::from_secs(10);

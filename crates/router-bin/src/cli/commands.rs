@@ -1,26 +1,7 @@
-//! The operator's subcommands of the `router` binary: ask a running router fleet over NATS
-//! with the service's own configuration and certificates.
-//!
-//! - `router decide` sends one decide request and prints the reply;
-//! - `router feedback` reports one provider outcome and prints what the routers did with it;
-//! - `router status` lists every router of the fleet (micro service discovery);
-//! - `router top` redraws that table every second, with decisions per second and the
-//!   breakers that are not closed.
-//!
-//! Exit codes: 0 an answer that says `ok` (or at least one router listed), 1 an error reply,
-//! 2 nothing answered or no connection (with what to check).
-
-mod ask;
-mod fleet;
-mod top;
+//! The operator's subcommands and their arguments.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
-
-use crate::config::Config;
-
-pub use fleet::{fleet_stats, RouterStats};
 
 /// A client subcommand.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -101,21 +82,4 @@ pub struct TopArgs {
     /// Stop after this many screens (default: until Ctrl-C).
     #[arg(long)]
     pub count: Option<u64>,
-}
-
-/// Runs a client subcommand with `config`'s connection settings.
-pub async fn run(command: Command, config: &Config) -> ExitCode {
-    let client = match ask::connect(config).await {
-        Ok(client) => client,
-        Err(err) => {
-            eprintln!("router: {err:#}");
-            return ExitCode::from(2);
-        }
-    };
-    match command {
-        Command::Decide(args) => ask::decide(&client, config, &args).await,
-        Command::Feedback(args) => ask::feedback(&client, config, &args).await,
-        Command::Status(args) => fleet::status(&client, &args).await,
-        Command::Top(args) => top::run(&client, &args).await,
-    }
 }

@@ -10,8 +10,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::sync::watch;
 
-use crate::metrics::Metrics;
-use crate::readiness::Readiness;
+use crate::telemetry::metrics::Metrics;
+use crate::transport::readiness::Readiness;
 
 /// What the endpoints read.
 #[derive(Clone)]

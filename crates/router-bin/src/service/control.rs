@@ -1,5 +1,5 @@
 //! The control plane on NATS: the backpressure status subject, and the `beamline-router`
-//! micro service discovery (`$SRV.PING`, `$SRV.INFO`, `$SRV.STATS`, see [`crate::micro`]).
+//! micro service discovery (`$SRV.PING`, `$SRV.INFO`, `$SRV.STATS`, see [`crate::service::micro`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,10 +9,10 @@ use async_nats::Client;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use crate::backpressure::Backpressure;
-use crate::micro::{self, EndpointCounters, Service};
-use crate::readiness::Readiness;
-use crate::{clock, shutdown, supervisor};
+use crate::service::backpressure::Backpressure;
+use crate::service::micro::{self, EndpointCounters, Service};
+use crate::transport::readiness::Readiness;
+use crate::{runtime::clock, runtime::shutdown, service::supervisor};
 use router_core::{BreakerState, Router};
 
 /// Name of the micro service every router registers.

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use router_core::Router;
 
-use crate::nats;
+use crate::transport::nats;
 
 /// Subscriptions that must be registered before the router reports ready: decide, feedback,
 /// and the control endpoints.

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use async_nats::Client;
 
+use super::commands::TopArgs;
 use super::fleet::{fleet_stats, table};
-use super::TopArgs;
 
 /// Clears the terminal and moves the cursor home.
 const CLEAR: &str = "\x1b[2J\x1b[H";

@@ -15,11 +15,11 @@ use tokio::sync::watch;
 use router_core::{FeedbackEffect, FeedbackError, Router};
 
 use crate::config::subject_tenant;
-use crate::metrics::Metrics;
-use crate::micro::EndpointCounters;
-use crate::readiness::Readiness;
-use crate::scoped::Scoped;
-use crate::{clock, shutdown};
+use crate::service::micro::EndpointCounters;
+use crate::telemetry::metrics::Metrics;
+use crate::transport::readiness::Readiness;
+use crate::transport::scoped::Scoped;
+use crate::{runtime::clock, runtime::shutdown};
 
 /// Applies feedback messages on `[unscoped, scoped]` (the contract's subject and its
 /// tenant-scoped twin) until `shutdown` flips. A report that came by a tenant's subject

@@ -13,8 +13,8 @@ use async_nats::{Client, ConnectOptions, Event};
 use tokio::sync::watch;
 
 use crate::config::NatsConfig;
-use crate::connect_diagnosis::ConnectDiagnosis;
-use crate::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
+use crate::transport::connect_diagnosis::ConnectDiagnosis;
 
 /// Messages a subscription buffers in the client library before it drops them as a slow
 /// consumer. The decide workers read their subscription between every two requests and
@@ -70,7 +70,7 @@ pub fn is_connected(client: &Client) -> bool {
 /// Waits at most this long for a flush while stopping; NATS may be gone.
 const STOP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Flushes pending publications, giving up after [`STOP_FLUSH_TIMEOUT`]; skipped while the
+/// Flushes pending publications, giving up after `STOP_FLUSH_TIMEOUT`; skipped while the
 /// connection is down, as nothing could be delivered.
 pub async fn flush_before_stop(client: &Client, what: &str) {
     if !is_connected(client) {
@@ -129,7 +129,7 @@ pub fn tls_options(options: ConnectOptions, tls: Option<&ClientTls>) -> ConnectO
     if let Some((cert, key)) = &tls.client {
         options = options.add_client_certificate(cert.clone(), key.clone());
         // nats-server lets each identity subscribe only below its own inbox prefix.
-        if let Ok(identity) = crate::tls::certificate_identity(cert) {
+        if let Ok(identity) = crate::transport::tls::certificate_identity(cert) {
             options = options.custom_inbox_prefix(identity.inbox_prefix());
         }
     }

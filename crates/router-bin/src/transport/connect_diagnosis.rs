@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::NatsConfig;
-use crate::nats;
+use crate::transport::nats;
 
 /// Shortest time between two diagnoses.
 pub const INTERVAL: Duration = Duration::from_secs(30);

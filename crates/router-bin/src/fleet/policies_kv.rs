@@ -20,11 +20,11 @@ use tokio::sync::watch;
 use router_core::policy::PolicySet;
 use router_core::Router;
 
-use crate::bucket_watch::{self, bucket_state, WatchStart, RETRY_DELAY};
-use crate::buckets;
-use crate::metrics::{Metrics, Registry};
-use crate::readiness::Readiness;
-use crate::shutdown::sleep_or_stop;
+use crate::fleet::bucket_watch::{self, bucket_state, WatchStart, RETRY_DELAY};
+use crate::fleet::buckets;
+use crate::runtime::shutdown::sleep_or_stop;
+use crate::telemetry::metrics::{Metrics, Registry};
+use crate::transport::readiness::Readiness;
 
 /// How long to wait for the first entry before asking the bucket whether it is empty.
 const SNAPSHOT_PROBE: Duration = Duration::from_secs(1);

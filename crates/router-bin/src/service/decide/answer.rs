@@ -1,0 +1,155 @@
+//! Answering one request: the responder (the router's decision, or the echo reply of the
+//! benchmark's reference), publishing the reply, the DLQ copy of an intake rejection, and
+//! the counts and latencies each reply feeds.
+
+use std::time::Instant;
+
+use async_nats::{Client, Message};
+use bytes::Bytes;
+
+use router_core::{Handled, IntakeErrorCode, Outcome, Reason};
+
+use super::worker::Arrival;
+use super::DecidePath;
+use crate::config::{subject_tenant, Responder};
+use crate::runtime::clock;
+
+/// The fixed reply of [`Responder::Echo`], shaped and sized like a real decision.
+pub const ECHO_REPLY: &[u8] = br#"{"ok":true,"decision":{"provider_id":"echo","reason":"weighted","priority":50,"expected_latency_ms":0,"expected_cost":0,"policy_id":"default","metadata":{"tenant_id":"echo"}},"context":{"request_id":null}}"#;
+
+/// The end of a request taken off the queue: the reply, the service time, the arrival →
+/// reply latency (decided requests only: `overloaded` replies do not feed the signal), and
+/// the request leaves the in-flight count.
+pub(super) async fn finish(
+    client: &Client,
+    path: &DecidePath,
+    arrival: &Arrival,
+    handled: Handled,
+    taken: Instant,
+) {
+    let decided = !matches!(
+        handled.outcome,
+        Outcome::Rejected {
+            code: router_core::ErrorCode::Overloaded,
+            ..
+        }
+    );
+    reply(client, path, &arrival.message, handled, taken).await;
+    let metrics = &path.metrics;
+    metrics.decide_service.record(taken.elapsed().as_secs_f64());
+    let backpressure = &path.backpressure;
+    if decided {
+        let latency = arrival.at.elapsed().as_secs_f64();
+        metrics.decide_latency.record(latency);
+        backpressure
+            .monitor
+            .record_latency(latency * 1000.0, clock::monotonic_ms());
+    }
+    backpressure.intake.finish_one();
+}
+
+/// Publishes the reply and counts it (its processing from `started`); intake rejections
+/// also go to the DLQ.
+pub(super) async fn reply(
+    client: &Client,
+    path: &DecidePath,
+    message: &Message,
+    handled: Handled,
+    started: Instant,
+) {
+    let reply_to = match &message.reply {
+        Some(reply) => reply.clone(),
+        None => path.default_reply.clone(),
+    };
+    if let Err(err) = client.publish(reply_to, Bytes::from(handled.reply)).await {
+        tracing::warn!(%err, "cannot publish a decide reply");
+    }
+    let metrics = &path.metrics;
+    let error = match &handled.outcome {
+        Outcome::Decided { .. } => None,
+        Outcome::Rejected { code, .. } => Some(code.as_str()),
+    };
+    path.counters.record(started.elapsed(), error);
+    match &handled.outcome {
+        Outcome::Decided { reason, replayed } => {
+            metrics.decision(*reason);
+            if *replayed {
+                metrics.replayed.increment(1);
+            }
+        }
+        Outcome::Rejected {
+            code,
+            intake,
+            tenant_id,
+            message: why,
+        } => {
+            metrics.error(*code);
+            tracing::debug!(code = code.as_str(), reason = %why, "decide request rejected");
+            if let (Some(intake), Some(dlq)) = (intake, &path.dlq) {
+                dlq.publish(client, message, intake.as_str(), why, tenant_id.as_deref())
+                    .await;
+            }
+        }
+    }
+}
+
+/// The reply to one request taken off the queue, and what it says.
+pub(super) fn respond(path: &DecidePath, message: &Message) -> Handled {
+    let monitor = &path.backpressure.monitor;
+    if monitor.is_active() {
+        return path
+            .router
+            .overloaded(&message.payload, monitor.retry_after_seconds());
+    }
+    match path.responder {
+        Responder::Echo => Handled {
+            reply: ECHO_REPLY.to_vec(),
+            outcome: Outcome::Decided {
+                reason: Reason::Weighted,
+                replayed: false,
+            },
+            sticky: None,
+            idempotent: None,
+        },
+        Responder::Decide => {
+            crate::service::canary::burn();
+            let version = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("version"))
+                .map(|v| v.as_str());
+            // A panic here is a bug in the router, never the caller's fault: answer
+            // `internal` and keep the worker serving.
+            let scope = subject_tenant(&path.scoped_subject, &message.subject);
+            let decide = || {
+                path.router.handle_scoped(
+                    &message.payload,
+                    version,
+                    scope,
+                    clock::now_ms(),
+                    &mut rand::rng(),
+                )
+            };
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decide))
+                .unwrap_or_else(|_| {
+                    tracing::error!("decide panicked; answered internal");
+                    path.router.internal_error(&message.payload)
+                });
+            if let (
+                Some(scope),
+                Outcome::Rejected {
+                    intake, tenant_id, ..
+                },
+            ) = (scope, &handled.outcome)
+            {
+                if *intake == Some(IntakeErrorCode::TenantForbidden)
+                    && tenant_id.as_deref() != Some(scope)
+                {
+                    path.metrics.scope_refused_decide.increment(1);
+                    tracing::debug!(subject_tenant = scope, tenant_id = ?tenant_id, "decide for another tenant refused");
+                }
+            }
+            handled
+        }
+    }
+}

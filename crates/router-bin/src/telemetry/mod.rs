@@ -1,0 +1,3 @@
+//! What the router tells about itself: Prometheus metrics (one registry per router).
+
+pub mod metrics;
