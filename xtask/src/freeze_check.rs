@@ -129,7 +129,7 @@ fn artifact_check(root: &Path, artifact: &Artifact) -> Check {
             Ok(meta) => Check::ok(name, format!("file, {} bytes", meta.len())),
             Err(_) => Check::failed(name, "missing: restore it from git or fix the manifest"),
         },
-        Artifact::Command(args) => match crate::docs_check::parses(args) {
+        Artifact::Command(args) => match crate::check_docs::parses(args) {
             Ok(()) => Check::ok(name, "command parses (--help)"),
             Err(why) => Check::failed(name, format!("does not parse: {why}")),
         },

@@ -6,10 +6,10 @@
 
 mod bench_cmd;
 mod certs_cmd;
+mod check_docs;
 mod child;
 mod ci;
 mod cluster_cmd;
-mod docs_check;
 mod freeze_check;
 mod gate_selftest;
 mod heavy;
@@ -66,7 +66,7 @@ enum Command {
     /// Start NATS with TLS, run the integration suites against it, always stop it.
     Heavy(heavy::Args),
     /// Check that README.md and docs/ name only commands, paths and messages that exist.
-    CheckDocs(docs_check::Args),
+    CheckDocs(check_docs::Args),
     /// Everything CI runs.
     Ci(ci::Args),
     /// Verify every freeze artifact exists, then run heavy, validate-tls and the perf gate.
@@ -91,7 +91,7 @@ fn main() -> ExitCode {
         Command::PerfGate(args) => perf_gate::run(args),
         Command::GateSelftest(args) => gate_selftest::run(args),
         Command::Heavy(args) => heavy::run(args),
-        Command::CheckDocs(args) => docs_check::run(args),
+        Command::CheckDocs(args) => check_docs::run(args),
         Command::Ci(args) => ci::run(args),
         Command::FreezeCheck(args) => freeze_check::run(args),
     };
