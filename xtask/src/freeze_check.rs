@@ -186,7 +186,7 @@ fn perf_check(args: &Args) -> Check {
     run_check_warning_on(
         "perf-gate",
         &gate,
-        Some(crate::perf_gate::GateExit::TooNoisy as i32),
+        Some(bench::gate::exit::GateExit::TooNoisy as i32),
     )
 }
 
