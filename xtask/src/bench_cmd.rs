@@ -10,10 +10,11 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use bench::gate::{policy, verdict};
 use bench::report::{Candidate, Status};
 use nats_harness::{NatsServer, RouterOptions, RouterProcess, ServerOptions};
 
-use crate::{paths, perf_gate};
+use crate::paths;
 
 /// Subject prefix of the echo responder the router is compared with.
 pub const ECHO_PREFIX: &str = "beamline.echo";
@@ -73,12 +74,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (path, candidate) = bench(&args)?;
     println!("{}", candidate.to_markdown());
     println!("bench: wrote {} and its .md", paths::display(&path));
-    perf_gate::print_verdict(&candidate);
+    print_verdict(&candidate);
     Ok(if candidate.status == Status::Ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Prints the perf gate's table and verdict of `candidate` under the shipped policies.
+fn print_verdict(candidate: &Candidate) {
+    match policy::load_all(&paths::perf_dir()) {
+        Ok(policies) => print!("{}", verdict::of(&policies, candidate).text),
+        Err(err) => eprintln!("perf-gate: {err:#}"),
+    }
 }
 
 /// Builds, runs every run and writes the pooled candidate; returns its path and contents.

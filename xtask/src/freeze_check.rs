@@ -23,6 +23,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
+use crate::check_docs::ParseCheck;
 use crate::paths;
 use manifest::Artifact;
 use report::Check;
@@ -43,7 +44,7 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, parses: ParseCheck) -> anyhow::Result<ExitCode> {
     for name in &args.skip {
         if !RUNS.contains(&name.as_str()) {
             bail!(
@@ -53,7 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let root = paths::project_root();
-    let mut checks = artifact_checks(&root);
+    let mut checks = artifact_checks(&root, parses);
     checks.extend(invariants::check_all(&root));
     let skipped = |name: &str| args.skip.iter().any(|s| s == name);
     if RUNS.iter().any(|run| !skipped(run)) {
@@ -100,12 +101,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// One check per listed artifact, plus one per required artifact the manifest dropped.
-fn artifact_checks(root: &Path) -> Vec<Check> {
+fn artifact_checks(root: &Path, parses: ParseCheck) -> Vec<Check> {
     let artifacts = match manifest::load(root) {
         Ok(artifacts) => artifacts,
         Err(err) => return vec![Check::failed("manifest", format!("{err:#}"))],
     };
-    let mut checks: Vec<Check> = artifacts.iter().map(|a| artifact_check(root, a)).collect();
+    let mut checks: Vec<Check> = artifacts
+        .iter()
+        .map(|a| artifact_check(root, a, parses))
+        .collect();
     let labels: Vec<String> = artifacts.iter().map(Artifact::label).collect();
     for required in manifest::REQUIRED {
         if !labels.iter().any(|l| l == required) {
@@ -121,7 +125,7 @@ fn artifact_checks(root: &Path) -> Vec<Check> {
     checks
 }
 
-fn artifact_check(root: &Path, artifact: &Artifact) -> Check {
+fn artifact_check(root: &Path, artifact: &Artifact, parses: ParseCheck) -> Check {
     let name = format!("artifact {}", artifact.label());
     match artifact {
         Artifact::Path(path) => match std::fs::metadata(root.join(path)) {
@@ -129,7 +133,7 @@ fn artifact_check(root: &Path, artifact: &Artifact) -> Check {
             Ok(meta) => Check::ok(name, format!("file, {} bytes", meta.len())),
             Err(_) => Check::failed(name, "missing: restore it from git or fix the manifest"),
         },
-        Artifact::Command(args) => match crate::docs_check::parses(args) {
+        Artifact::Command(args) => match parses(args) {
             Ok(()) => Check::ok(name, "command parses (--help)"),
             Err(why) => Check::failed(name, format!("does not parse: {why}")),
         },
@@ -186,7 +190,7 @@ fn perf_check(args: &Args) -> Check {
     run_check_warning_on(
         "perf-gate",
         &gate,
-        Some(crate::perf_gate::GateExit::TooNoisy as i32),
+        Some(bench::gate::exit::GateExit::TooNoisy as i32),
     )
 }
 
@@ -197,12 +201,20 @@ mod tests {
     #[test]
     fn a_listed_command_must_parse() {
         let root = paths::project_root();
-        let good = artifact_check(&root, &Artifact::Command(vec!["heavy".into()]));
+        let parses: ParseCheck = |args| match args.first().map(String::as_str) {
+            Some("heavy") => Ok(()),
+            _ => Err("error: unrecognized subcommand".to_owned()),
+        };
+        let good = artifact_check(&root, &Artifact::Command(vec!["heavy".into()]), parses);
         assert_eq!(good.passed, Some(true), "{good:?}");
-        let renamed = artifact_check(&root, &Artifact::Command(vec!["heavy-renamed".into()]));
+        let renamed = artifact_check(
+            &root,
+            &Artifact::Command(vec!["heavy-renamed".into()]),
+            parses,
+        );
         assert_eq!(renamed.passed, Some(false), "{renamed:?}");
         assert!(renamed.detail.contains("does not parse"), "{renamed:?}");
-        let missing = artifact_check(&root, &Artifact::Path("docs/NO_SUCH.md".into()));
+        let missing = artifact_check(&root, &Artifact::Path("docs/NO_SUCH.md".into()), parses);
         assert_eq!(missing.passed, Some(false), "{missing:?}");
     }
 }

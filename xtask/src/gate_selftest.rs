@@ -11,8 +11,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::bench_cmd;
-use crate::perf_gate::{self, GateExit};
+use bench::gate::exit::GateExit;
+
+use crate::{bench_cmd, perf_gate};
 
 /// Arguments of `cargo xtask gate-selftest`.
 #[derive(Debug, clap::Args)]

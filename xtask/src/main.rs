@@ -6,10 +6,10 @@
 
 mod bench_cmd;
 mod certs_cmd;
+mod check_docs;
 mod child;
 mod ci;
 mod cluster_cmd;
-mod docs_check;
 mod freeze_check;
 mod gate_selftest;
 mod heavy;
@@ -66,7 +66,7 @@ enum Command {
     /// Start NATS with TLS, run the integration suites against it, always stop it.
     Heavy(heavy::Args),
     /// Check that README.md and docs/ name only commands, paths and messages that exist.
-    CheckDocs(docs_check::Args),
+    CheckDocs(check_docs::Args),
     /// Everything CI runs.
     Ci(ci::Args),
     /// Verify every freeze artifact exists, then run heavy, validate-tls and the perf gate.
@@ -91,9 +91,9 @@ fn main() -> ExitCode {
         Command::PerfGate(args) => perf_gate::run(args),
         Command::GateSelftest(args) => gate_selftest::run(args),
         Command::Heavy(args) => heavy::run(args),
-        Command::CheckDocs(args) => docs_check::run(args),
+        Command::CheckDocs(args) => check_docs::run(args, parses),
         Command::Ci(args) => ci::run(args),
-        Command::FreezeCheck(args) => freeze_check::run(args),
+        Command::FreezeCheck(args) => freeze_check::run(args, parses),
     };
     match result {
         Ok(code) => code,
@@ -101,5 +101,63 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `cargo xtask <args> --help` parses: the subcommand and its options exist. The error is
+/// the parser's first line (`error: unrecognized subcommand …`). check-docs checks the
+/// documents' commands with it, freeze-check those of its manifest.
+fn parses(args: &[String]) -> Result<(), String> {
+    let argv = std::iter::once("cargo xtask")
+        .chain(args.iter().map(String::as_str))
+        .chain(std::iter::once("--help"));
+    match Cli::try_parse_from(argv) {
+        Ok(_) => Ok(()),
+        // Help or version shown: everything before `--help` parsed.
+        Err(err) if !err.use_stderr() => Ok(()),
+        Err(err) => Err(err
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("no message")
+            .to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_xtask_command_parses() -> anyhow::Result<()> {
+        let docs = docs_check::documents(&paths::project_root())?;
+        let findings = docs_check::check_commands(&docs, parses);
+        assert!(
+            findings.checked >= docs_check::checks::MIN_FOUND,
+            "{findings:?}"
+        );
+        assert!(
+            findings.problems.is_empty(),
+            "commands that do not parse, {} checked:\n{}",
+            findings.checked,
+            findings.problems.join("\n")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_renamed_command_fails_to_parse() {
+        let renamed = parses(&["heavy-renamed".to_owned()]);
+        assert!(
+            renamed
+                .as_ref()
+                .is_err_and(|why| why.contains("heavy-renamed")),
+            "{renamed:?}"
+        );
+        let option = parses(&["heavy".to_owned(), "--no-such-option".to_owned()]);
+        assert!(option.is_err(), "{option:?}");
+        let args: Vec<String> = ["heavy", "--suite", "decide"].map(String::from).to_vec();
+        assert_eq!(parses(&args), Ok(()));
+        assert_eq!(parses(&[]), Ok(()));
     }
 }

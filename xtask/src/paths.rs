@@ -43,6 +43,11 @@ pub fn resolve_artifacts(option: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// `perf/` under the project root: the gate's policies and baselines.
+pub fn perf_dir() -> PathBuf {
+    project_root().join("perf")
+}
+
 /// `<artifacts>/certs`: where `cargo xtask certs` writes by default.
 pub fn certs_dir(artifacts: &Path) -> PathBuf {
     artifacts.join("certs")

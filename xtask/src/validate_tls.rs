@@ -1,40 +1,23 @@
-//! `cargo xtask validate-tls`: positive and negative mutual-TLS cases, then the
-//! authorization cases (who may do what once connected), against a real nats-server running
-//! the shipped `config/nats_tls.conf` and the real router.
+//! `cargo xtask validate-tls`: positive and negative mutual-TLS cases, then the authorization
+//! cases (who may do what once connected), against a real nats-server running the shipped
+//! `config/nats_tls.conf` and the real router.
 //!
-//! It builds the router (`cargo build -p router-bin`), starts a nats-server with mutual TLS
-//! (`verify_and_map: true` and the per-role permissions, nats-harness) and the router against it, issues the certificates of every
-//! case from the server's CA into `<artifacts>/validate-tls/certs/` (the certs library), then
-//! tries each case with a real NATS client and prints a table: case, expected, observed,
-//! verdict. Exit 0 when every case behaved as expected, 1 otherwise.
-//!
-//! A refused case passes only when the client is refused *for the expected reason* (the TLS
-//! alert or verification error named in the case), so a broken setup cannot make refusals
-//! pass; and the accepted case must get a decision (`ok: true`) through the router.
-//!
-//! The wrong-SAN case needs a server presenting a certificate without the dialled name: a
-//! second nats-server is started with a certificate from the same CA whose only SAN is
-//! `wrong.example`, and the client dials it as `127.0.0.1`. Dialling another name for the
-//! first server was not an option: every name that resolves to loopback here (`localhost`,
-//! `127.0.0.1`, `::1`) is in its certificate. A control case proves the second server
-//! accepts the same client when it verifies the name `wrong.example`, so the refusal is due
-//! to the name alone.
-//!
-//! Everything started is stopped when the command ends, on error too (Drop guards). Logs
-//! (`validate-tls.log`, `router.log`, both nats-server logs and configs) and `report.json`
-//! stay in `<artifacts>/validate-tls/`; the certificates and keys are deleted at the end
-//! unless `--keep-artifacts` is given.
+//! It builds the router (`cargo build -p router-bin`) unless `--router-binary` names one,
+//! then runs the suite of the `tls-lab` crate that holds the lab and the cases
+//! (`cargo test -p tls-lab --test validate_tls`), which prints the table (case, expected,
+//! observed, verdict) and writes `<artifacts>/validate-tls/report.json` next to the logs;
+//! the certificates and keys it issued into `<artifacts>/validate-tls/certs/` are deleted at
+//! the end unless `--keep-artifacts` is given. Exit 0 when every case behaved as expected,
+//! 1 otherwise.
 
-mod authz;
-mod cases;
-mod lab;
-mod report;
-
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context;
+use tls_lab::report::{Summary, REPORT};
+use tls_lab::suite::{EXIT_FAILED, EXIT_PASSED};
 
+use crate::child;
 use crate::paths::{self, ArtifactsArg};
 
 /// Arguments of `cargo xtask validate-tls`.
@@ -62,28 +45,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => paths::absolute(path),
         None => build_router()?,
     };
-    let certs_dir = out_dir.join("certs");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("could not start the tokio runtime")?;
-    let outcome = runtime.block_on(lab::run_all(&binary, &out_dir, &certs_dir));
-    // Certificates and private keys do not outlive the run unless asked for.
-    if !args.keep_artifacts {
-        remove_dir(&certs_dir);
+    let mut suite: Vec<std::ffi::OsString> = [
+        "test",
+        "--quiet",
+        "-p",
+        "tls-lab",
+        "--test",
+        "validate_tls",
+        "--",
+    ]
+    .map(Into::into)
+    .to_vec();
+    suite.extend(["--router-binary".into(), binary.into_os_string()]);
+    suite.extend(["--out-dir".into(), out_dir.clone().into_os_string()]);
+    if args.keep_artifacts {
+        suite.push("--keep-artifacts".into());
     }
-    let results = outcome?;
-
-    report::print_table(&results);
-    let report_path = out_dir.join("report.json");
-    report::write_json(&report_path, &results)?;
-    let failed = results.iter().filter(|r| !r.passed()).count();
+    let sh = child::shell()?;
+    let status = Command::from(child::cargo(&sh).args(&suite))
+        .stdin(Stdio::null())
+        .status()
+        .context("could not run the validate-tls suite (cargo test -p tls-lab)")?;
+    // Any other status: the suite did not get to its table (it, or cargo, said why).
+    let code = match status.code().and_then(|c| u8::try_from(c).ok()) {
+        Some(code @ (EXIT_PASSED | EXIT_FAILED)) => code,
+        _ => return Ok(ExitCode::FAILURE),
+    };
+    let summary = Summary::read(&out_dir.join(REPORT))?;
     println!();
     println!(
         "validate-tls: {} of {} cases as expected; logs and report in {}{}",
-        results.len() - failed,
-        results.len(),
+        summary.passed,
+        summary.total(),
         paths::display(&out_dir),
         if args.keep_artifacts {
             " (certificates kept in certs/)"
@@ -91,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ""
         }
     );
-    Ok(if failed == 0 {
+    Ok(if code == EXIT_PASSED && summary.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -101,8 +94,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// `cargo build -p router-bin` (debug), then the path of `router`.
 fn build_router() -> anyhow::Result<PathBuf> {
     println!("validate-tls: building the router (cargo build -p router-bin)...");
-    let sh = crate::child::shell()?;
-    crate::child::cargo(&sh)
+    let sh = child::shell()?;
+    child::cargo(&sh)
         .args(["build", "--quiet", "-p", "router-bin"])
         .quiet()
         .run()
@@ -112,12 +105,4 @@ fn build_router() -> anyhow::Result<PathBuf> {
         anyhow::bail!("the build finished but {} does not exist", binary.display());
     }
     Ok(binary)
-}
-
-fn remove_dir(dir: &Path) {
-    if let Err(err) = std::fs::remove_dir_all(dir) {
-        if err.kind() != std::io::ErrorKind::NotFound {
-            eprintln!("validate-tls: could not remove {}: {err}", dir.display());
-        }
-    }
 }

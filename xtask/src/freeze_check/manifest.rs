@@ -1,12 +1,12 @@
 //! The artifact list of `docs/CP1_FREEZE.md`: the rows of the table under `## Artifacts`,
 //! each naming a file (checked to exist) or a `cargo xtask` command (checked to parse). Code
-//! spans and commands are read as `check-docs` reads them ([`crate::docs_check`]).
+//! spans and commands are read as `check-docs` reads them ([`docs_check::markdown`]).
 
 use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use crate::docs_check;
+use docs_check::markdown;
 
 /// The freeze manifest, relative to the project root.
 pub const MANIFEST: &str = "docs/CP1_FREEZE.md";
@@ -82,11 +82,11 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<Artifact>> {
         let Some(first_cell) = line.trim().trim_start_matches('|').split('|').next() else {
             continue;
         };
-        let Some((code, _)) = docs_check::code_spans(first_cell).into_iter().next() else {
+        let Some((code, _)) = markdown::code_spans(first_cell).into_iter().next() else {
             continue; // header and separator rows
         };
         let command = if code.starts_with("cargo xtask") {
-            docs_check::xtask_commands(&code).into_iter().next()
+            markdown::xtask_commands(&code).into_iter().next()
         } else {
             None
         };

@@ -1,12 +1,33 @@
-//! Finding the newest candidate JSON under `_artifacts/`.
+//! Finding and reading the candidate to judge: a named file, or the newest bench output
+//! under `_artifacts/`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::report::Candidate;
+
 /// File name pattern of bench outputs under `_artifacts/`: `perf_*.json`.
 const PREFIX: &str = "perf_";
 const SUFFIX: &str = ".json";
+
+/// The candidate named by `file`, else (with `latest`) the newest one in `artifacts`, read;
+/// with its path. An error says what to run or pass instead.
+pub fn pick(
+    file: Option<&Path>,
+    latest: bool,
+    artifacts: &Path,
+) -> anyhow::Result<(PathBuf, Candidate)> {
+    let path = match (file, latest) {
+        (Some(path), _) => path.to_path_buf(),
+        (None, true) => self::latest(artifacts)?,
+        (None, false) => anyhow::bail!(
+            "no candidate: pass --candidate FILE or --latest (or neither, to bench first)"
+        ),
+    };
+    let candidate = Candidate::read(&path)?;
+    Ok((path, candidate))
+}
 
 /// The newest `perf_*.json` in `dir` (by modification time, then name).
 pub fn latest(dir: &Path) -> anyhow::Result<PathBuf> {
@@ -76,5 +97,12 @@ mod tests {
         assert!(format!("{err:#}").contains("cargo xtask bench"));
         let err = latest(&dir.path().join("missing")).expect_err("no folder");
         assert!(format!("{err:#}").contains("cargo xtask bench"));
+    }
+
+    #[test]
+    fn without_a_file_or_latest_there_is_nothing_to_pick() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let err = pick(None, false, dir.path()).expect_err("nothing asked for");
+        assert!(format!("{err:#}").contains("--candidate FILE or --latest"));
     }
 }

@@ -1,15 +1,19 @@
-//! The cases: who connects how, what must happen, what happened.
+//! The TLS cases: who connects how, with which certificate, and whether the server lets
+//! them in for the right reason.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use async_nats::ConnectOptions;
 use nats_harness::probe::{self, ClientTls};
 use router_bin::transport::connect_diagnosis::error_chain;
 use router_bin::transport::nats;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::lab::{CaseCerts, RunLog};
+use crate::case_certs::CaseCerts;
+use crate::log::RunLog;
+use crate::result::{CaseResult, Expect, Observed};
+use crate::target::{ClientCert, Target};
 
 /// The decide subject with the default prefix.
 const DECIDE: &str = "beamline.router.v1.decide";
@@ -18,154 +22,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for a reply once connected.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A client certificate and its key.
-#[derive(Debug, Clone)]
-pub struct ClientCert {
-    /// Certificate (PEM).
-    pub cert: PathBuf,
-    /// Private key (PEM).
-    pub key: PathBuf,
-}
-
-/// A server to dial on 127.0.0.1.
-#[derive(Debug, Clone, Copy)]
-pub struct Target {
-    /// Client port.
-    pub port: u16,
-    /// Name in the log.
-    pub label: &'static str,
-}
-
-/// What a case must show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
-    /// The connection is made and a decide request is answered `ok: true`.
-    Decision,
-    /// The TLS handshake completes (control case on a server without a router).
-    Handshake,
-    /// The connection fails, or no request passes, and the error names one of these reasons.
-    Refused(&'static [&'static str]),
-    /// The router still answers `/readyz` with 200.
-    Ready,
-}
-
-impl Expect {
-    fn describe(self) -> String {
-        match self {
-            Expect::Decision => "accepted, decide ok:true".to_owned(),
-            Expect::Handshake => "accepted (handshake)".to_owned(),
-            Expect::Refused(reasons) => format!("refused ({})", reasons[0]),
-            Expect::Ready => "/readyz 200".to_owned(),
-        }
-    }
-}
-
-/// What an attempt showed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Observed {
-    /// Connected, and the decide request got this reply.
-    Answered(Value),
-    /// The handshake completed (control case).
-    HandshakeOk,
-    /// Connected, but no request passed (why).
-    NoReply(String),
-    /// The connection or handshake failed (the error, with its causes).
-    Refused(String),
-    /// The server answered a plaintext CONNECT/PING with PONG (it should have hung up).
-    PlaintextAccepted(String),
-    /// The router's readiness.
-    Ready(bool),
-}
-
-/// One row of the table.
-#[derive(Debug, Clone)]
-pub struct CaseResult {
-    /// Case name.
-    pub name: String,
-    /// The expectation, in words.
-    pub expected: String,
-    /// What happened, in words.
-    pub observed: String,
-    pass: bool,
-}
-
-impl CaseResult {
-    fn judge(name: &str, expect: Expect, observed: &Observed) -> Self {
-        let pass = match (expect, observed) {
-            (Expect::Decision, Observed::Answered(reply)) => reply["ok"] == true,
-            (Expect::Handshake, Observed::HandshakeOk) => true,
-            (Expect::Refused(reasons), Observed::Refused(error)) => {
-                reasons.iter().any(|r| error.contains(r))
-            }
-            // Connected but nothing passed still counts as refused, whatever the reason.
-            (Expect::Refused(_), Observed::NoReply(_)) => true,
-            (Expect::Ready, Observed::Ready(ready)) => *ready,
-            _ => false,
-        };
-        CaseResult {
-            name: name.to_owned(),
-            expected: expect.describe(),
-            observed: describe(observed),
-            pass,
-        }
-    }
-
-    /// A row judged elsewhere (the authorization cases).
-    pub fn new(name: &str, expected: &str, observed: &str, pass: bool) -> Self {
-        CaseResult {
-            name: name.to_owned(),
-            expected: expected.to_owned(),
-            observed: observed.to_owned(),
-            pass,
-        }
-    }
-
-    /// The row for the router's readiness after every case.
-    pub fn router_still_ready(ready: bool) -> Self {
-        Self::judge(
-            "router still ready after the cases",
-            Expect::Ready,
-            &Observed::Ready(ready),
-        )
-    }
-
-    /// True when the case behaved as expected.
-    pub fn passed(&self) -> bool {
-        self.pass
-    }
-
-    /// `pass` or `FAIL`.
-    pub fn verdict(&self) -> &'static str {
-        if self.pass {
-            "pass"
-        } else {
-            "FAIL"
-        }
-    }
-}
-
-fn describe(observed: &Observed) -> String {
-    match observed {
-        Observed::Answered(reply) if reply["ok"] == true => format!(
-            "connected; decide ok:true ({} via {})",
-            reply["decision"]["provider_id"].as_str().unwrap_or("?"),
-            reply["decision"]["reason"].as_str().unwrap_or("?")
-        ),
-        Observed::Answered(reply) => format!(
-            "connected; request ANSWERED ok:{} {}",
-            reply["ok"],
-            reply["error"]["code"].as_str().unwrap_or("")
-        ),
-        Observed::HandshakeOk => "handshake ok (PONG)".to_owned(),
-        Observed::NoReply(why) => format!("connected, no request passed: {why}"),
-        Observed::Refused(error) => format!("refused: {error}"),
-        Observed::PlaintextAccepted(said) => format!("plaintext ACCEPTED: {said}"),
-        Observed::Ready(true) => "/readyz 200".to_owned(),
-        Observed::Ready(false) => "/readyz NOT 200".to_owned(),
-    }
-}
-
-/// Runs every case in order.
+/// Runs every TLS case in order: `main` is the server of the shipped config with the router,
+/// `wrong_san` the server whose certificate names only `wrong.example`.
 pub async fn run(
     certs: &CaseCerts,
     main: Target,
@@ -366,44 +224,5 @@ async fn handshake_as(
         Ok(Ok(_)) => Observed::HandshakeOk,
         Ok(Err(err)) => Observed::Refused(format!("{err:#}")),
         Err(err) => Observed::Refused(format!("the probe task failed: {err}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const REASONS: &[&str] = &["UnknownCA"];
-
-    #[test]
-    fn a_refusal_passes_only_for_the_expected_reason() {
-        let right = Observed::Refused("IO error: received fatal alert: UnknownCA".into());
-        assert!(CaseResult::judge("c", Expect::Refused(REASONS), &right).passed());
-        let wrong = Observed::Refused("IO error: connection refused".into());
-        assert!(!CaseResult::judge("c", Expect::Refused(REASONS), &wrong).passed());
-        let no_reply = Observed::NoReply("no reply within 3 s".into());
-        assert!(CaseResult::judge("c", Expect::Refused(REASONS), &no_reply).passed());
-    }
-
-    #[test]
-    fn an_answer_or_a_plaintext_pong_is_never_a_refusal() {
-        let answered =
-            Observed::Answered(json!({"ok": false, "error": {"code": "invalid_request"}}));
-        assert!(!CaseResult::judge("c", Expect::Refused(REASONS), &answered).passed());
-        let pong = Observed::PlaintextAccepted("PONG; server closed the connection".into());
-        let reasons: &[&str] = &["server closed the connection"];
-        assert!(!CaseResult::judge("c", Expect::Refused(reasons), &pong).passed());
-    }
-
-    #[test]
-    fn acceptance_needs_ok_true() {
-        let ok = Observed::Answered(json!({"ok": true, "decision": {"provider_id": "openai"}}));
-        assert!(CaseResult::judge("c", Expect::Decision, &ok).passed());
-        let error = Observed::Answered(json!({"ok": false}));
-        assert!(!CaseResult::judge("c", Expect::Decision, &error).passed());
-        let refused = Observed::Refused("UnknownIssuer".into());
-        assert!(!CaseResult::judge("c", Expect::Decision, &refused).passed());
-        assert!(!CaseResult::judge("c", Expect::Handshake, &refused).passed());
-        assert!(!CaseResult::router_still_ready(false).passed());
     }
 }

@@ -1,81 +1,20 @@
 //! The test bench: certificates, the two nats-servers and the router, started in order and
-//! stopped by their Drop guards whatever happens.
+//! stopped by their Drop guards whatever happens, and every case run against them.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use certs::negative::{self, NegativeSet};
-use certs::{LeafSpec, Validity};
 use nats_harness::{NatsServer, RouterOptions, RouterProcess, ServerOptions};
 
-use super::cases::{self, CaseResult, ClientCert, Target};
+use crate::log::RunLog;
+use crate::result::CaseResult;
+use crate::target::Target;
+use crate::{authz, case_certs, tls_cases};
 
-/// Certificate files used by the cases, all under `<artifacts>/validate-tls/certs/`.
-#[derive(Debug, Clone)]
-pub struct CaseCerts {
-    /// Copy of the server's CA certificate (what a good client verifies the server against).
-    pub ca_cert: PathBuf,
-    /// A fresh certificate of the internal caller from that CA (OU `internal`, EKU
-    /// clientAuth).
-    pub client_cert: PathBuf,
-    /// Its key.
-    pub client_key: PathBuf,
-    /// The deliberately bad ones.
-    pub negative: NegativeSet,
-    /// From the right CA, but EKU serverAuth only (no clientAuth).
-    pub no_client_auth: ClientCert,
-    /// From the right CA, valid from tomorrow.
-    pub not_yet_valid: ClientCert,
-}
-
-impl CaseCerts {
-    /// The good client certificate.
-    pub fn good_client(&self) -> ClientCert {
-        ClientCert {
-            cert: self.client_cert.clone(),
-            key: self.client_key.clone(),
-        }
-    }
-}
-
-/// A line-per-event log file.
-pub struct RunLog {
-    file: std::fs::File,
-    path: PathBuf,
-}
-
-impl RunLog {
-    fn create(path: &Path) -> anyhow::Result<Self> {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("could not create {}", path.display()))?;
-        Ok(Self {
-            file,
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// Appends one line (a failure to log is reported once on stderr, not fatal).
-    pub fn line(&mut self, text: &str) {
-        let now = time::OffsetDateTime::now_utc();
-        let stamp = format!(
-            "{:02}:{:02}:{:02}.{:03}",
-            now.hour(),
-            now.minute(),
-            now.second(),
-            now.millisecond()
-        );
-        if let Err(err) = writeln!(self.file, "{stamp} {text}") {
-            eprintln!(
-                "validate-tls: could not write {}: {err}",
-                self.path.display()
-            );
-        }
-    }
-}
-
-/// Starts everything, runs every case, copies the server logs and stops everything.
+/// Starts everything, runs every case, copies the server logs into `out_dir` and stops
+/// everything; the case certificates go to `certs_dir`.
 pub async fn run_all(
     router_binary: &Path,
     out_dir: &Path,
@@ -98,7 +37,7 @@ pub async fn run_all(
         .context("the TLS nats-server has no TLS files")?
         .clone();
 
-    let case_certs = issue_case_certs(&server_tls, certs_dir)?;
+    let case_certs = case_certs::issue(&server_tls, certs_dir)?;
     log.line(&format!(
         "case certificates issued from the server CA into {}",
         certs_dir.display()
@@ -123,7 +62,7 @@ pub async fn run_all(
         &main,
         &RouterOptions {
             binary: router_binary.to_path_buf(),
-            policy_dir: crate::paths::project_root().join("config/policies"),
+            policy_dir: crate::project_root().join("config/policies"),
             log: out_dir.join("router.log"),
             extra_args: Vec::new(),
         },
@@ -143,9 +82,9 @@ pub async fn run_all(
         port: wrong_san.port(),
         label: "wrong-SAN",
     };
-    let mut results = cases::run(&case_certs, main_target, wrong_san_target, &mut log).await;
+    let mut results = tls_cases::run(&case_certs, main_target, wrong_san_target, &mut log).await;
     results.extend(
-        super::authz::run(
+        authz::run(
             &server_tls,
             certs_dir,
             main_target,
@@ -172,58 +111,6 @@ pub async fn run_all(
         ));
     }
     Ok(results)
-}
-
-/// The server's CA copied next to a fresh good client certificate and the negative set.
-fn issue_case_certs(server_tls: &nats_harness::TlsFiles, dir: &Path) -> anyhow::Result<CaseCerts> {
-    // Start from an empty folder so no stale key from an earlier run is ever used.
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)
-            .with_context(|| format!("could not clear {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
-    let ca = server_tls
-        .authority()
-        .with_context(|| format!("could not load the CA from {}", server_tls.dir.display()))?;
-    let ca_cert = dir.join(certs::CA_CERT);
-    std::fs::copy(&server_tls.ca_cert, &ca_cert)
-        .with_context(|| format!("could not copy the CA certificate to {}", ca_cert.display()))?;
-    let client_cert = dir.join(certs::CLIENT_CERT);
-    let client_key = dir.join(certs::CLIENT_KEY);
-    ca.issue(&LeafSpec::for_identity(
-        &certs::Identity::internal(),
-        Validity::days_from_now(1)?,
-    ))?
-    .write(&client_cert, &client_key)
-    .context("could not write the client certificate")?;
-    let negative = negative::write_negative_set(dir, &ca).with_context(|| {
-        format!(
-            "could not write the negative certificates into {}",
-            dir.display()
-        )
-    })?;
-    let no_client_auth = ClientCert {
-        cert: dir.join("no-client-auth-cert.pem"),
-        key: dir.join("no-client-auth-key.pem"),
-    };
-    negative::client_without_client_auth(&ca)?
-        .write(&no_client_auth.cert, &no_client_auth.key)
-        .context("could not write the certificate without clientAuth")?;
-    let not_yet_valid = ClientCert {
-        cert: dir.join("not-yet-valid-client-cert.pem"),
-        key: dir.join("not-yet-valid-client-key.pem"),
-    };
-    negative::not_yet_valid_client(&ca)?
-        .write(&not_yet_valid.cert, &not_yet_valid.key)
-        .context("could not write the not-yet-valid client certificate")?;
-    Ok(CaseCerts {
-        ca_cert,
-        client_cert,
-        client_key,
-        negative,
-        no_client_auth,
-        not_yet_valid,
-    })
 }
 
 /// The `tls {}` block for the wrong-SAN server (the plain template plus this block gives a
