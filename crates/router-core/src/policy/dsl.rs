@@ -7,27 +7,9 @@ use serde_json::{Map, Value};
 use crate::condition::Condition;
 use crate::ids;
 
+use super::duration::parse_ttl;
+use super::error::PolicyError;
 use super::routing::{self, AdaptiveConfig, Strategy};
-
-/// A policy that failed validation: which field and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct PolicyError {
-    /// The offending field, e.g. `providers[1].weight`.
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl PolicyError {
-    /// An error about `field`.
-    pub fn new(field: &str, message: impl Into<String>) -> Self {
-        PolicyError {
-            field: field.to_owned(),
-            message: message.into(),
-        }
-    }
-}
 
 /// One validated, normalised policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -546,21 +528,6 @@ fn sticky(value: Option<&Value>) -> Result<Option<StickyConfig>, PolicyError> {
         session_key,
         ttl_ms: ttl_seconds * 1000,
     }))
-}
-
-/// `^\d+[smh]$` → seconds.
-pub(super) fn parse_ttl(ttl: &str) -> Option<u64> {
-    let unit = match ttl.as_bytes().last()? {
-        b's' => 1,
-        b'm' => 60,
-        b'h' => 3600,
-        _ => return None,
-    };
-    let digits = &ttl[..ttl.len() - 1];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse::<u64>().ok()?.checked_mul(unit)
 }
 
 fn circuit_breaker(value: Option<&Value>) -> Result<Option<BreakerConfig>, PolicyError> {
