@@ -3,10 +3,11 @@
 mod dsl;
 mod duration;
 mod error;
+mod model;
 mod routing;
 mod store;
 
-pub use dsl::{BreakerConfig, FallbackRule, LegacyFallback, Policy, Provider, StickyConfig};
 pub use error::PolicyError;
+pub use model::{BreakerConfig, FallbackRule, LegacyFallback, Policy, Provider, StickyConfig};
 pub use routing::{AdaptiveConfig, LatencyMetric, Strategy, DEFAULT_RETRY_AFTER_MS};
 pub use store::{LoadReport, PolicyFileError, PolicySet, PolicyStore, StoreError};
