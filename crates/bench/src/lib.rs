@@ -22,3 +22,4 @@ pub mod router_metrics;
 pub mod run;
 pub mod scenario;
 pub mod stats;
+pub mod timing;

@@ -26,6 +26,7 @@ use crate::outcome::Outcome;
 use crate::process::ProcessProbe;
 use crate::progress::PhaseBar;
 use crate::stats::{PhaseStats, Recorder};
+use crate::timing::Timing;
 
 /// Pause after a request that failed at once (no responders, transport), so a missing
 /// responder does not turn the requesters into a hot spin; such requests are errors anyway.
@@ -33,34 +34,6 @@ const FAST_FAILURE_PAUSE: Duration = Duration::from_millis(1);
 
 /// Resolution of tokio's timer.
 const TIMER_TICK: Duration = Duration::from_millis(1);
-
-/// The instants that bound a phase.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    /// Phase start (warm-up begins).
-    pub start: Instant,
-    /// Warm-up ends, measurement begins.
-    pub measure_start: Instant,
-    /// No new request is started (or scheduled) from here.
-    pub end: Instant,
-    /// Nothing is sent after this; in-flight requests end by their own timeout.
-    pub hard_end: Instant,
-}
-
-impl Timing {
-    /// Timing of a phase starting now.
-    pub fn starting_now(warmup: Duration, duration: Duration, request_timeout: Duration) -> Self {
-        let start = Instant::now();
-        let measure_start = start + warmup;
-        let end = measure_start + duration;
-        Self {
-            start,
-            measure_start,
-            end,
-            hard_end: end + request_timeout,
-        }
-    }
-}
 
 /// What a phase needs.
 #[derive(Debug, Clone)]
@@ -327,17 +300,5 @@ mod tests {
             .checked_sub(Duration::from_micros(300))
             .unwrap_or(intended);
         assert_eq!(latency_origin(intended, early), early);
-    }
-
-    #[tokio::test]
-    async fn timing_is_ordered() {
-        let t = Timing::starting_now(
-            Duration::from_secs(2),
-            Duration::from_secs(10),
-            Duration::from_secs(3),
-        );
-        assert_eq!(t.measure_start - t.start, Duration::from_secs(2));
-        assert_eq!(t.end - t.measure_start, Duration::from_secs(10));
-        assert_eq!(t.hard_end - t.end, Duration::from_secs(3));
     }
 }

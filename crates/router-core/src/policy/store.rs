@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use super::dsl::Policy;
+use super::model::Policy;
 use crate::ids;
 
 /// Largest policy file read, in bytes.

@@ -12,6 +12,11 @@
 //! store. A cluster is stopped when dropped, unless [`NatsCluster::detach`] handed its
 //! processes over to a [`ClusterRecord`] (what `cargo xtask cluster-start` keeps on disk).
 
+mod node_certs;
+mod node_config;
+mod options;
+mod record;
+
 use std::fs::{self, OpenOptions};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -20,126 +25,24 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
 use crate::config::{self, ConfigValues, ServerTls};
-use crate::process::{self, is_nats_server, Signal};
+use crate::process::{self, Signal};
 use crate::server::{TlsFiles, STOP_TIMEOUT};
 use crate::{locate, logs, monitor};
 
-/// Name of the cluster every node joins.
-pub const CLUSTER_NAME: &str = "beamline";
+use node_certs::node_certificates;
+pub use node_certs::{NODE_CERT, NODE_KEY};
+use node_config::cluster_block;
+pub use node_config::CLUSTER_NAME;
+pub use options::ClusterOptions;
+pub use record::{ClusterRecord, NodeRecord};
+
 /// How long a cluster may take to elect its JetStream meta leader and become healthy.
 pub const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(45);
-/// Node certificate file names (beside the CA).
-pub const NODE_CERT: &str = "node-cert.pem";
-/// Node key file name.
-pub const NODE_KEY: &str = "node-key.pem";
 /// Log lines quoted in errors.
 const LOG_LINES_IN_ERRORS: usize = 20;
-
-/// How to start a cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterOptions {
-    /// Number of nodes (1 to 9).
-    pub nodes: usize,
-    /// Mutual TLS for clients and routes.
-    pub tls: bool,
-    /// Where node directories (config, store, log) go; `None`: a temporary directory that is
-    /// removed with the cluster.
-    pub dir: Option<PathBuf>,
-    /// Where the CA, client and node certificates are kept (created if missing); `None`:
-    /// `<dir>/certs`.
-    pub certs_dir: Option<PathBuf>,
-    /// Fixed ports: node `i` (from 0) gets client `base + i`, monitoring `base + 100 + i` and
-    /// route `base + 200 + i`. `None`: free ports chosen at start.
-    pub base_port: Option<u16>,
-    /// Start the processes in their own process group, to outlive this process after
-    /// [`NatsCluster::detach`].
-    pub detached: bool,
-}
-
-impl Default for ClusterOptions {
-    fn default() -> Self {
-        Self {
-            nodes: 3,
-            tls: true,
-            dir: None,
-            certs_dir: None,
-            base_port: None,
-            detached: false,
-        }
-    }
-}
-
-/// One node as recorded on disk: enough to find, check and stop it later.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeRecord {
-    /// `n1`, `n2`, …
-    pub name: String,
-    /// Process id (0 when not running).
-    pub pid: u32,
-    /// Client port.
-    pub client_port: u16,
-    /// HTTP monitoring port.
-    pub monitor_port: u16,
-    /// Route port.
-    pub cluster_port: u16,
-    /// Rendered configuration.
-    pub config: PathBuf,
-    /// Server log.
-    pub log: PathBuf,
-}
-
-/// A cluster as recorded on disk by `cargo xtask cluster-start`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClusterRecord {
-    /// The cluster name.
-    pub cluster: String,
-    /// True with mutual TLS.
-    pub tls: bool,
-    /// Client URLs, comma-separated, as the router's `--nats-url` takes them.
-    pub urls: String,
-    /// CA, router certificate and key for a TLS cluster (the operator's are beside the CA).
-    pub client_tls: Option<(PathBuf, PathBuf, PathBuf)>,
-    /// The nodes.
-    pub nodes: Vec<NodeRecord>,
-}
-
-impl ClusterRecord {
-    /// Stops every recorded node that still runs nats-server: SIGTERM, then SIGKILL after
-    /// [`STOP_TIMEOUT`]. Returns the names of the nodes that were running.
-    pub fn stop_all(&self) -> anyhow::Result<Vec<String>> {
-        let running: Vec<&NodeRecord> = self
-            .nodes
-            .iter()
-            .filter(|n| is_nats_server(n.pid))
-            .collect();
-        for node in &running {
-            let _ = process::signal(node.pid, Signal::SIGTERM);
-        }
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        for node in &running {
-            while is_nats_server(node.pid) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if is_nats_server(node.pid) {
-                let _ = process::signal(node.pid, Signal::SIGKILL);
-            }
-        }
-        for node in &running {
-            let gone = Instant::now() + Duration::from_secs(5);
-            while is_nats_server(node.pid) {
-                if Instant::now() > gone {
-                    bail!("node {} (pid {}) did not stop", node.name, node.pid);
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        Ok(running.iter().map(|n| n.name.clone()).collect())
-    }
-}
 
 #[derive(Debug)]
 struct Node {
@@ -553,96 +456,12 @@ impl Drop for NatsCluster {
     }
 }
 
-/// The `server_name` and `cluster { … }` lines of one node.
-fn cluster_block(
-    name: &str,
-    route_port: u16,
-    routes: &[String],
-    tls: Option<&TlsFiles>,
-) -> anyhow::Result<String> {
-    let routes = routes
-        .iter()
-        .map(|r| format!("    \"{r}\""))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let route_tls = match tls {
-        Some(t) => format!(
-            "  tls {{\n    ca_file: \"{}\"\n    cert_file: \"{}\"\n    key_file: \"{}\"\n    \
-             verify: true\n    timeout: 2\n  }}\n",
-            quoted(&t.ca_cert)?,
-            quoted(&t.server_cert)?,
-            quoted(&t.server_key)?
-        ),
-        None => String::new(),
-    };
-    Ok(format!(
-        "server_name: {name}\n\ncluster {{\n  name: {CLUSTER_NAME}\n  host: 127.0.0.1\n  \
-         port: {route_port}\n  routes: [\n{routes}\n  ]\n{route_tls}}}\n"
-    ))
-}
-
-fn quoted(path: &Path) -> anyhow::Result<String> {
-    let text = path.to_string_lossy();
-    if !path.is_absolute() || text.contains(['"', '\\', '\n']) {
-        bail!("the nats-server config needs an absolute, plain path, got {text}");
-    }
-    Ok(text.into_owned())
-}
-
-/// The standard certificate set in `dir` (kept when good) plus a fresh node certificate.
-fn node_certificates(dir: &Path) -> anyhow::Result<TlsFiles> {
-    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let report = certs::ensure(&dir, &certs::EnsureOptions::default())
-        .with_context(|| format!("could not prepare certificates in {}", dir.display()))?;
-    let mut files = report.paths;
-    let authority = files
-        .authority()
-        .with_context(|| format!("could not load the CA from {}", dir.display()))?;
-    let validity = certs::Validity::days_from_now(certs::DEFAULT_DAYS)?;
-    let node_cert = dir.join(NODE_CERT);
-    let node_key = dir.join(NODE_KEY);
-    authority
-        .issue(&certs::LeafSpec::node(&certs::SERVER_SANS, validity))?
-        .write(&node_cert, &node_key)
-        .context("could not write the node certificate")?;
-    files.server_cert = node_cert;
-    files.server_key = node_key;
-    Ok(files)
-}
-
-/// A port that was free a moment ago (bound to port 0, then released).
 /// Starts on fresh free ports when a port was taken between the pick and the start.
 const PORT_ATTEMPTS: u32 = 3;
 
+/// A port that was free a moment ago (bound to port 0, then released).
 fn free_port() -> anyhow::Result<u16> {
     let listener =
         TcpListener::bind(("127.0.0.1", 0)).context("could not find a free loopback port")?;
     Ok(listener.local_addr()?.port())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cluster_block_lists_every_route_and_mutual_tls() -> anyhow::Result<()> {
-        let tls = TlsFiles {
-            ca_cert: "/c/ca.pem".into(),
-            server_cert: "/c/node.pem".into(),
-            server_key: "/c/node-key.pem".into(),
-            ..TlsFiles::new(Path::new("/c"))
-        };
-        let routes = vec![
-            "nats-route://127.0.0.1:1".to_owned(),
-            "nats-route://127.0.0.1:2".to_owned(),
-        ];
-        let block = cluster_block("n2", 2, &routes, Some(&tls))?;
-        assert!(block.contains("server_name: n2"));
-        assert!(block.contains("port: 2"));
-        assert!(block.contains("\"nats-route://127.0.0.1:1\""));
-        assert!(block.contains("cert_file: \"/c/node.pem\""));
-        assert!(block.contains("verify: true"));
-        assert!(!cluster_block("n1", 1, &routes, None)?.contains("tls"));
-        Ok(())
-    }
 }
