@@ -59,6 +59,16 @@ pub fn base() -> Value {
     })
 }
 
+/// `default_tenant/default` (openai 70 / anthropic 30, sticky on `user_id` for 10 minutes).
+pub fn dt() -> Value {
+    base_for("default_tenant")
+}
+
+/// `request` with the session key `metadata.user_id` set to `id`.
+pub fn user(request: Value, id: &str) -> Value {
+    set(request, "metadata.user_id", json!(id))
+}
+
 /// `base()` for another tenant.
 pub fn base_for(tenant: &str) -> Value {
     let mut request = base();
