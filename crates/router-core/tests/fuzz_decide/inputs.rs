@@ -32,7 +32,7 @@ pub fn valid_request() -> impl Strategy<Value = Value> {
 }
 
 /// Any JSON value, a few levels deep, with awkward scalars.
-pub fn any_json() -> impl Strategy<Value = Value> {
+fn any_json() -> impl Strategy<Value = Value> {
     let scalar = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
@@ -70,7 +70,7 @@ pub fn any_json() -> impl Strategy<Value = Value> {
 }
 
 /// Paths the request path reads, at any depth.
-pub const PATHS: [&str; 26] = [
+const PATHS: [&str; 26] = [
     "version",
     "request_id",
     "tenant_id",
@@ -109,7 +109,7 @@ pub enum Edit {
 }
 
 /// Values a client could plausibly send at the paths the engine reads.
-pub fn plausible() -> impl Strategy<Value = Edit> {
+fn plausible() -> impl Strategy<Value = Edit> {
     prop_oneof![
         prop::sample::select(vec!["default", "nope", "premium", ""])
             .prop_map(|p| Edit::Set("policy_id", json!(p))),

@@ -8,7 +8,7 @@ use router_core::Outcome;
 use serde_json::{json, Value};
 
 /// `error.code` values of CONTRACT §3.
-pub const CODES: [&str; 7] = [
+const CODES: [&str; 7] = [
     "invalid_request",
     "unauthorized",
     "policy_not_found",
@@ -18,17 +18,17 @@ pub const CODES: [&str; 7] = [
     "internal",
 ];
 /// `intake_error_code` values that go with `invalid_request`.
-pub const INVALID_REQUEST_INTAKE: [&str; 4] = [
+const INVALID_REQUEST_INTAKE: [&str; 4] = [
     "SCHEMA_VALIDATION_FAILED",
     "VERSION_UNSUPPORTED",
     "CORRELATION_FIELDS_INVALID",
     "PAYLOAD_TOO_SMALL",
 ];
 /// Context fields the decision engine itself validates after intake.
-pub const ENGINE_FIELDS: [&str; 3] = ["deadline", "retry_attempt", "current_provider"];
+const ENGINE_FIELDS: [&str; 3] = ["deadline", "retry_attempt", "current_provider"];
 /// No reply may be larger than this, whatever the input (a reply over the NATS max_payload
 /// could not be sent at all).
-pub const MAX_REPLY: usize = 8 * 1024;
+const MAX_REPLY: usize = 8 * 1024;
 
 /// The envelope every reply must have.
 pub fn check_reply(bytes: &[u8]) -> Result<Value, TestCaseError> {

@@ -17,7 +17,7 @@ use crate::oracles::{check_against_decode, check_outcome, check_reply};
 pub const NOW: u64 = 1_764_182_400_000;
 
 /// The shipped policies, parsed once.
-pub fn policies() -> &'static Vec<Policy> {
+fn policies() -> &'static Vec<Policy> {
     static POLICIES: OnceLock<Vec<Policy>> = OnceLock::new();
     POLICIES.get_or_init(|| {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/policies");
@@ -40,7 +40,7 @@ pub fn policies() -> &'static Vec<Policy> {
 }
 
 /// A fresh router with the shipped policies.
-pub fn fresh_router(limits: IntakeLimits, allow_list: bool) -> Router {
+fn fresh_router(limits: IntakeLimits, allow_list: bool) -> Router {
     let allowed = allow_list.then(|| {
         ["acme", "default_tenant"]
             .iter()
@@ -70,7 +70,7 @@ pub fn shared_routers() -> &'static [Arc<Router>; 2] {
 }
 
 /// Every provider a policy of `tenant` names (weighted, fallback targets, legacy fallback).
-pub fn named_providers(tenant: &str, policy_id: &str) -> Vec<String> {
+fn named_providers(tenant: &str, policy_id: &str) -> Vec<String> {
     policies()
         .iter()
         .filter(|p| p.tenant_id == tenant && p.policy_id == policy_id)
