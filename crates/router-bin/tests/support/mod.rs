@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod fleet;
+pub mod hostile;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,9 +1,10 @@
 //! Helpers shared by the integration tests: a router loaded with the shipped policies, a
 //! valid base request, small edits of it, and reply parsing; `intake_table` holds the
-//! table of rules the intake suites share.
+//! table of rules the intake suites share, `any_reply` what every reply must be.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod any_reply;
 pub mod intake_table;
 
 use std::path::{Path, PathBuf};
@@ -57,6 +58,16 @@ pub fn base() -> Value {
         "tenant_id": "acme",
         "task": {"type": "chat", "payload": {"prompt": "hello"}}
     })
+}
+
+/// `default_tenant/default` (openai 70 / anthropic 30, sticky on `user_id` for 10 minutes).
+pub fn dt() -> Value {
+    base_for("default_tenant")
+}
+
+/// `request` with the session key `metadata.user_id` set to `id`.
+pub fn user(request: Value, id: &str) -> Value {
+    set(request, "metadata.user_id", json!(id))
 }
 
 /// `base()` for another tenant.
