@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::NatsConfig;
-use crate::transport::nats;
+use crate::transport::options;
 
 /// Shortest time between two diagnoses.
 pub const INTERVAL: Duration = Duration::from_secs(30);
@@ -120,10 +120,10 @@ impl ConnectDiagnosis {
     /// One connection attempt with the router's settings: why it failed, or `None` when it
     /// succeeded (the failure was transient).
     async fn failure_reason(&self) -> Option<String> {
-        let options = nats::base_options(&self.config, "diagnosis")
+        let options = options::base_options(&self.config, "diagnosis")
             .connection_timeout(ATTEMPT_TIMEOUT)
             .max_reconnects(1);
-        let servers = match nats::server_addrs(&self.config.url) {
+        let servers = match options::server_addrs(&self.config.url) {
             Ok(servers) => servers,
             Err(err) => return Some(format!("{err:#}")),
         };

@@ -4,6 +4,7 @@
 
 pub mod connect_diagnosis;
 pub mod nats;
+pub mod options;
 pub mod readiness;
 pub mod scoped;
 pub mod tls;

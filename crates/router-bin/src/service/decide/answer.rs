@@ -9,8 +9,7 @@ use bytes::Bytes;
 
 use router_core::{Handled, IntakeErrorCode, Outcome, Reason};
 
-use super::worker::Arrival;
-use super::DecidePath;
+use super::{Arrival, DecidePath};
 use crate::config::{subject_tenant, Responder};
 use crate::runtime::clock;
 

@@ -17,10 +17,10 @@ mod worker;
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use async_nats::{Client, Subject};
+use async_nats::{Client, Message, Subject};
 use tokio::sync::watch;
 
 use router_core::Router;
@@ -65,6 +65,12 @@ pub struct DecidePath {
     /// The tenant-scoped decide subject (`<prefix>.v1.decide.tenant.*`): a request that came
     /// by it is decided only for the tenant its subject names.
     pub scoped_subject: String,
+}
+
+/// A request read off the subscription, with when.
+struct Arrival {
+    message: Message,
+    at: Instant,
 }
 
 /// Where and how many workers subscribe.

@@ -14,15 +14,9 @@ use tokio::sync::watch;
 use router_core::Handled;
 
 use super::answer::{finish, reply, respond};
-use super::{DecidePath, READ_BATCH};
+use super::{Arrival, DecidePath, READ_BATCH};
 use crate::transport::nats;
 use crate::transport::scoped::Scoped;
-
-/// A request read off the subscription, with when.
-pub(super) struct Arrival {
-    pub(super) message: Message,
-    pub(super) at: Instant,
-}
 
 /// One worker: its subscription, its bounded queue, the path that answers.
 pub(super) struct Worker {
