@@ -19,19 +19,23 @@ pub enum ErrorCode {
     DeadlineExceeded,
     /// Backpressure is active (HTTP 429).
     Overloaded,
+    /// The tenant is over a quota or budget (HTTP 429); `details` name the limit, the
+    /// usage and `retry_after_ms`.
+    QuotaExceeded,
     /// A bug; never used for bad input (HTTP 500).
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for metrics pre-registration and documentation tables.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthorized,
         ErrorCode::PolicyNotFound,
         ErrorCode::DecisionFailed,
         ErrorCode::DeadlineExceeded,
         ErrorCode::Overloaded,
+        ErrorCode::QuotaExceeded,
         ErrorCode::Internal,
     ];
 
@@ -44,6 +48,7 @@ impl ErrorCode {
             ErrorCode::DecisionFailed => "decision_failed",
             ErrorCode::DeadlineExceeded => "deadline_exceeded",
             ErrorCode::Overloaded => "overloaded",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::Internal => "internal",
         }
     }
@@ -56,7 +61,7 @@ impl ErrorCode {
             ErrorCode::PolicyNotFound => 404,
             ErrorCode::DecisionFailed | ErrorCode::Internal => 500,
             ErrorCode::DeadlineExceeded => 504,
-            ErrorCode::Overloaded => 429,
+            ErrorCode::Overloaded | ErrorCode::QuotaExceeded => 429,
         }
     }
 }

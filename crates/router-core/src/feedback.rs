@@ -105,12 +105,10 @@ struct Feedback {
     /// `ok`, `timeout`, `5xx`, `rate_limited`, `context_length`, …
     #[serde(default)]
     status: Option<String>,
-    /// Tokens in and out (accepted, recorded nowhere yet).
+    /// Tokens in and out: they correct the decision's estimate in the quotas.
     #[serde(default)]
-    #[allow(dead_code)]
     input_tokens: Option<u64>,
     #[serde(default)]
-    #[allow(dead_code)]
     output_tokens: Option<u64>,
     /// A provider's Retry-After, seconds.
     #[serde(default)]
@@ -253,6 +251,9 @@ impl Router {
                 listing
             }
         };
+        if let Some(id) = feedback.decision_id.as_deref() {
+            self.correct_estimate(id, feedback.input_tokens, feedback.output_tokens, now_ms);
+        }
         let live = self.engine().live();
         for policy in &policies {
             let seen = feedback.observation(outcome, policy, now_ms);
@@ -291,6 +292,48 @@ impl Router {
             Ok(FeedbackEffect::Ignored)
         } else {
             Ok(FeedbackEffect::Recorded(applied))
+        }
+    }
+}
+
+impl Router {
+    /// Corrects a decision's token and spend estimate with the real counts. Only the
+    /// router that decided holds the estimate, so a report seen by every router of the
+    /// fleet corrects once; a report without counts leaves the estimate standing.
+    fn correct_estimate(
+        &self,
+        decision_id: &str,
+        input: Option<u64>,
+        output: Option<u64>,
+        now_ms: u64,
+    ) {
+        if input.is_none() && output.is_none() {
+            return;
+        }
+        let book = self.engine().quota();
+        let Some(estimate) = book.estimate(decision_id, now_ms) else {
+            return;
+        };
+        let (input, output) = (input.unwrap_or(0), output.unwrap_or(0));
+        let tokens = input.saturating_add(output);
+        let spend = estimate
+            .price
+            .map_or(0, |price| price.micros(input, output));
+        let mut grew = false;
+        for taken in &estimate.taken {
+            let real = if taken.meter.key().kind.is_spend() {
+                spend
+            } else {
+                tokens
+            };
+            let delta = i64::try_from(real).unwrap_or(i64::MAX)
+                - i64::try_from(taken.amount).unwrap_or(i64::MAX);
+            if taken.meter.correct(taken.window_start_ms, delta) && delta > 0 {
+                grew = true;
+            }
+        }
+        if grew {
+            book.wake();
         }
     }
 }

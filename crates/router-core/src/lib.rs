@@ -18,6 +18,7 @@ pub mod identity;
 pub mod ids;
 pub mod live;
 pub mod policy;
+pub mod quota;
 pub mod reply;
 pub mod request;
 pub mod router;

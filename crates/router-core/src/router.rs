@@ -12,6 +12,8 @@ use crate::decision::{Decision, DecisionEngine, Reason, StickyMapping};
 use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
 use crate::idempotency::{self, IdempotencyCache};
 use crate::policy::PolicyStore;
+use crate::quota::counted::{CountedRequest, Uncounted};
+use crate::quota::QuotaBook;
 use crate::reply::{encode_error, encode_success, ReplyContext};
 use crate::request::{self, IntakeLimits, RejectedRequest};
 
@@ -63,6 +65,9 @@ pub enum Outcome {
         /// The human message.
         message: String,
     },
+    /// Nothing was answered: a quota's lease is on its way from the fleet. Wait for it
+    /// (the sync task wakes the book's waiters), then call [`Router::handle_after_wait`].
+    AwaitingLease,
 }
 
 /// The reply bytes and what they say.
@@ -78,6 +83,8 @@ pub struct Handled {
     /// A first decision for an idempotency key, set only when the router shares them with
     /// a fleet ([`Router::with_idempotency_export`]); `None` otherwise.
     pub idempotent: Option<IdempotentDecision>,
+    /// The quota that refused the request, as (scope, kind): (`tenant`, `rpm`), …
+    pub quota_refusal: Option<(&'static str, &'static str)>,
 }
 
 /// A request's first decision for its idempotency key, to be offered to the fleet: when
@@ -136,6 +143,18 @@ impl Router {
         self
     }
 
+    /// Counts quotas with leases of the fleet's limits (taken by the service's sync task
+    /// from the shared store) instead of alone. Call before any decision.
+    pub fn with_leased_quotas(mut self) -> Self {
+        self.engine.set_quota(QuotaBook::new(true));
+        self
+    }
+
+    /// True when sticky mappings are exported.
+    pub(crate) fn exports_sticky(&self) -> bool {
+        self.export_sticky
+    }
+
     /// The policy store (load, reload, upsert).
     pub fn policies(&self) -> &PolicyStore {
         &self.policies
@@ -168,6 +187,31 @@ impl Router {
         subject_tenant: Option<&str>,
         now_ms: u64,
         rng: &mut impl Rng,
+    ) -> Handled {
+        self.handle_pass(body, version_header, subject_tenant, now_ms, rng, true)
+    }
+
+    /// [`Router::handle_scoped`] again for a request answered [`Outcome::AwaitingLease`],
+    /// once the wait is over: a quota still without a lease now refuses.
+    pub fn handle_after_wait(
+        &self,
+        body: &[u8],
+        version_header: Option<&str>,
+        subject_tenant: Option<&str>,
+        now_ms: u64,
+        rng: &mut impl Rng,
+    ) -> Handled {
+        self.handle_pass(body, version_header, subject_tenant, now_ms, rng, false)
+    }
+
+    fn handle_pass(
+        &self,
+        body: &[u8],
+        version_header: Option<&str>,
+        subject_tenant: Option<&str>,
+        now_ms: u64,
+        rng: &mut impl Rng,
+        may_wait: bool,
     ) -> Handled {
         let request = match request::decode(body, version_header, &self.settings.limits) {
             Ok(request) => request,
@@ -219,8 +263,13 @@ impl Router {
             }
         }
 
+        let mut refusal_tag = None;
+        let mut awaiting = false;
         let mut decide = |sticky: &mut Option<StickyMapping>| {
-            let Some(policy) = self.policies.get(&request.tenant_id, &request.policy_id) else {
+            let Some((policy, tenant_quota)) = self
+                .policies
+                .get_with_quota(&request.tenant_id, &request.policy_id)
+            else {
                 return Err(Rejection::new(
                     ErrorCode::PolicyNotFound,
                     format!(
@@ -231,6 +280,30 @@ impl Router {
                 .with_detail("tenant_id", request.tenant_id.as_str())
                 .with_detail("policy_id", request.policy_id.as_str()));
             };
+            if tenant_quota.is_some() || policy.has_quotas() {
+                let counted = CountedRequest {
+                    policy: &policy,
+                    tenant_quota,
+                    tenant_id: &request.tenant_id,
+                    context: &request.context,
+                    now_ms,
+                    may_wait,
+                };
+                return match self.decide_counted(counted, rng, sticky) {
+                    Ok(decision) => Ok(decision),
+                    Err(Uncounted::Refused(rejection, tag)) => {
+                        refusal_tag = tag;
+                        Err(rejection)
+                    }
+                    Err(Uncounted::AwaitingLease) => {
+                        awaiting = true;
+                        Err(Rejection::new(
+                            ErrorCode::Internal,
+                            "awaiting a quota lease",
+                        ))
+                    }
+                };
+            }
             let (decision, exported) = self.engine.decide_exporting(
                 &policy,
                 &request.tenant_id,
@@ -273,9 +346,21 @@ impl Router {
                     },
                     sticky,
                     idempotent,
+                    quota_refusal: None,
                 }
             }
-            Err(rejection) => rejected(&rejection, context, tenant()),
+            Err(_) if awaiting => Handled {
+                reply: Vec::new(),
+                outcome: Outcome::AwaitingLease,
+                sticky: None,
+                idempotent: None,
+                quota_refusal: None,
+            },
+            Err(rejection) => {
+                let mut handled = rejected(&rejection, context, tenant());
+                handled.quota_refusal = refusal_tag;
+                handled
+            }
         }
     }
 
@@ -294,6 +379,7 @@ impl Router {
             },
             sticky: None,
             idempotent: None,
+            quota_refusal: None,
         }
     }
 
@@ -358,5 +444,6 @@ fn rejected(
         },
         sticky: None,
         idempotent: None,
+        quota_refusal: None,
     }
 }

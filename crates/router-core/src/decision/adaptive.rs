@@ -1,6 +1,10 @@
 //! The adaptive strategy: power of two choices over live latency, load and errors.
 //!
-//! Score = latency × (1 + outstanding decisions) ÷ weight ÷ (1 − error rate); lower wins.
+//! Score = latency × load ÷ weight ÷ (1 − error rate); lower wins. Load is
+//! 1 + outstanding decisions ÷ the provider's capacity: `max_concurrency`, else what its
+//! `rpm` serves at once at its latency (rpm × latency ÷ 60 s). An LLM API serves calls in
+//! parallel up to its limits, so without a known capacity the load is 1: a handful of
+//! calls in flight says nothing about its queue, and must not outweigh a latency gap.
 //! A provider without a recent latency starts at its peers' mean. Two providers are drawn by
 //! weight; the better score wins unless both are within `latency_buffer` of each other (then
 //! the first draw stands, which keeps the weights). An `explore` share of decisions goes to
@@ -58,7 +62,7 @@ pub(super) fn score<'p>(
                 .max(1e-3);
             let outstanding = view.map_or(0, |v| v.outstanding) as f64;
             let error_rate = view.map_or(0.0, |v| v.error_rate);
-            let score = latency * (1.0 + outstanding)
+            let score = latency * load(provider, outstanding, latency)
                 / provider.weight
                 / (1.0 - error_rate.min(MAX_SCORED_ERROR_RATE));
             Scored {
@@ -69,6 +73,17 @@ pub(super) fn score<'p>(
             }
         })
         .collect()
+}
+
+/// 1 + `outstanding` as a share of the provider's capacity; 1 when its capacity is unknown.
+fn load(provider: &Provider, outstanding: f64, latency_ms: f64) -> f64 {
+    let limits = &provider.limits;
+    let capacity = limits.max_concurrency.map(|c| c as f64).or_else(|| {
+        limits
+            .rpm
+            .map(|rpm| (rpm as f64 * latency_ms / 60_000.0).max(1.0))
+    });
+    capacity.map_or(1.0, |c| 1.0 + outstanding / c)
 }
 
 /// A draw by weight among the entries of `scored` that `include` admits.

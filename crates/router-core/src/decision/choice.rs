@@ -10,6 +10,7 @@ use crate::breaker::PolicyBreakers;
 use crate::ids;
 use crate::live::PolicyLive;
 use crate::policy::Policy;
+use crate::quota::Ask;
 
 use super::inputs::Filters;
 use super::model::{Decision, DecisionMetadata, Reason};
@@ -32,6 +33,8 @@ pub(super) struct Choice<'a> {
     pub(super) ranked: Vec<&'a str>,
     /// Every provider and target is eligible: the policy's precomputed plans apply.
     pub(super) ranked_static: bool,
+    /// What the decision asks of the quotas, when the policy or tenant has any.
+    pub(super) quota: Option<&'a Ask<'a>>,
 }
 
 impl Choice<'_> {

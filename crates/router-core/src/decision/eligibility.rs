@@ -36,7 +36,7 @@ impl<'p> Candidates<'p> {
 
 impl<'a> Choice<'a> {
     /// Why `provider` cannot be used now, if it cannot: filters, then its breaker, then a
-    /// cooldown.
+    /// cooldown, then its quota.
     pub(super) fn exclusion(&self, provider: &str) -> Option<Exclusion> {
         if let Some(filtered) = self.filters.removes(provider) {
             return Some(filtered);
@@ -48,7 +48,13 @@ impl<'a> Choice<'a> {
             .live
             .as_ref()
             .is_some_and(|live| live.cooling(provider, self.now_ms));
-        cooling.then_some(Exclusion::Cooldown)
+        if cooling {
+            return Some(Exclusion::Cooldown);
+        }
+        let over_quota = self
+            .quota
+            .is_some_and(|ask| ask.excludes(provider).is_some());
+        over_quota.then_some(Exclusion::Quota)
     }
 
     /// True when `provider` can be used now.

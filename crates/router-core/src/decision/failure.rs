@@ -16,11 +16,11 @@ impl Choice<'_> {
         let filtered = candidates.excluded.iter().any(|(_, why)| {
             matches!(
                 why,
-                Exclusion::Only | Exclusion::Ignore | Exclusion::Cooldown
+                Exclusion::Only | Exclusion::Ignore | Exclusion::Cooldown | Exclusion::Quota
             )
         });
         let message = if filtered {
-            "no provider is left after the filters, breakers and cooldowns, and no fallback applies"
+            "no provider is left after the filters, breakers, cooldowns and quotas, and no fallback applies"
         } else if blocked_by_breakers {
             "every provider is blocked by its circuit breaker and no fallback applies"
         } else {
@@ -37,10 +37,28 @@ impl Choice<'_> {
                 .collect();
             rejection = rejection.with_detail("excluded", Value::Object(excluded));
         }
-        if blocked_by_breakers {
-            if let Some(ms) = self.first_admission_in_ms() {
-                rejection = rejection.with_detail("retry_after_ms", ms);
+        let mut retry_after_ms = if blocked_by_breakers {
+            self.first_admission_in_ms()
+        } else {
+            None
+        };
+        if let Some(ask) = self.quota {
+            let frees: Map<String, Value> = candidates
+                .excluded
+                .iter()
+                .filter(|(_, why)| *why == Exclusion::Quota)
+                .filter_map(|(name, _)| Some(((*name).to_owned(), ask.excludes(name)?.1)))
+                .map(|(name, ms)| {
+                    retry_after_ms = Some(retry_after_ms.map_or(ms, |r: u64| r.min(ms)));
+                    (name, Value::from(ms))
+                })
+                .collect();
+            if !frees.is_empty() {
+                rejection = rejection.with_detail("quota_frees_in_ms", Value::Object(frees));
             }
+        }
+        if let Some(ms) = retry_after_ms {
+            rejection = rejection.with_detail("retry_after_ms", ms);
         }
         rejection
     }

@@ -7,6 +7,7 @@ mod choice;
 mod eligibility;
 mod failure;
 mod fallback;
+mod headroom;
 mod inputs;
 mod model;
 mod plan;
@@ -20,6 +21,7 @@ use crate::breaker::BreakerRegistry;
 use crate::error::Rejection;
 use crate::live::LiveRegistry;
 use crate::policy::{Policy, Strategy};
+use crate::quota::{Ask, QuotaBook};
 
 use choice::Choice;
 use inputs::Inputs;
@@ -34,6 +36,7 @@ pub struct DecisionEngine {
     sticky: StickyStore,
     breakers: BreakerRegistry,
     live: LiveRegistry,
+    quota: QuotaBook,
 }
 
 impl DecisionEngine {
@@ -43,7 +46,18 @@ impl DecisionEngine {
             sticky: StickyStore::new(sticky_capacity),
             breakers: BreakerRegistry::new(),
             live: LiveRegistry::new(),
+            quota: QuotaBook::new(false),
         }
+    }
+
+    /// The quota meters.
+    pub fn quota(&self) -> &QuotaBook {
+        &self.quota
+    }
+
+    /// Replaces the quota meters (before any decision): leased ones for a fleet.
+    pub(crate) fn set_quota(&mut self, book: QuotaBook) {
+        self.quota = book;
     }
 
     /// The live provider state, fed by feedback.
@@ -101,12 +115,29 @@ impl DecisionEngine {
         rng: &mut impl Rng,
         export: bool,
     ) -> Result<(Decision, Option<StickyMapping>), Rejection> {
+        self.decide_counted(policy, tenant_id, context, now_ms, rng, export, None)
+    }
+
+    /// [`Self::decide_exporting`] under quotas: providers `quota` leaves out are excluded
+    /// (nothing is taken here: the caller takes from the chosen provider's meters).
+    #[allow(clippy::too_many_arguments)]
+    pub fn decide_counted(
+        &self,
+        policy: &Policy,
+        tenant_id: &str,
+        context: &Map<String, Value>,
+        now_ms: u64,
+        rng: &mut impl Rng,
+        export: bool,
+        quota: Option<&Ask<'_>>,
+    ) -> Result<(Decision, Option<StickyMapping>), Rejection> {
         let inputs = Inputs::read(context, now_ms)?;
         let live = match policy.strategy {
             Strategy::Adaptive => Some(self.live.policy_or_new(tenant_id, &policy.policy_id)),
-            Strategy::Weighted => self
-                .live
-                .policy_if_cooling(tenant_id, &policy.policy_id, now_ms),
+            Strategy::Weighted | Strategy::Headroom => {
+                self.live
+                    .policy_if_cooling(tenant_id, &policy.policy_id, now_ms)
+            }
         };
         let mut choice = Choice {
             breakers: policy.circuit_breaker.as_ref().map(|config| {
@@ -122,6 +153,7 @@ impl DecisionEngine {
             live,
             ranked: Vec::new(),
             ranked_static: false,
+            quota,
         };
         let candidates = choice.candidates();
         let scored = match policy.strategy {
@@ -131,7 +163,7 @@ impl DecisionEngine {
                 &policy.adaptive,
                 now_ms,
             ),
-            Strategy::Weighted => Vec::new(),
+            Strategy::Weighted | Strategy::Headroom => Vec::new(),
         };
         choice.rank(&candidates, &scored);
 
@@ -174,6 +206,9 @@ impl DecisionEngine {
                 let tier = candidates.tier();
                 let total = tier.iter().map(|p| p.weight).sum();
                 draw(&tier, total, rng).map(|p| (p, Reason::Weighted, None))
+            }
+            Strategy::Headroom => {
+                headroom::draw(&candidates.tier(), quota, rng).map(|p| (p, Reason::Weighted, None))
             }
             Strategy::Adaptive => candidates
                 .best_tier

@@ -145,6 +145,8 @@ pub enum Exclusion {
     Cooldown,
     /// Its weight is 0.
     ZeroWeight,
+    /// Its `rpm` or `tpm` is used up for the window.
+    Quota,
 }
 
 impl Exclusion {
@@ -156,6 +158,7 @@ impl Exclusion {
             Exclusion::CircuitBreaker => "circuit_breaker",
             Exclusion::Cooldown => "cooldown",
             Exclusion::ZeroWeight => "zero_weight",
+            Exclusion::Quota => "quota",
         }
     }
 }

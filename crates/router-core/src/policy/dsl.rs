@@ -8,6 +8,7 @@ use crate::ids;
 use super::duration::parse_ttl;
 use super::error::PolicyError;
 use super::model::{BreakerConfig, FallbackRule, LegacyFallback, Policy, Provider, StickyConfig};
+use super::quota;
 use super::routing;
 
 /// Default sticky TTL when a policy enables sticky sessions without one.
@@ -61,6 +62,16 @@ impl Policy {
             Some(Value::Object(map)) => map.clone(),
             Some(_) => return Err(PolicyError::new("metadata", "must be an object")),
         };
+        let quota = quota::quota_section(doc)?;
+        let budgeted = quota.is_some_and(|q| {
+            q.tenant.budget_day_micros.is_some() || q.tenant.budget_month_micros.is_some()
+        });
+        if budgeted && !providers.iter().any(|p| p.limits.price.is_some()) {
+            return Err(PolicyError::new(
+                "quota.budget",
+                "needs a price on at least one provider (providers[].price) to count spend",
+            ));
+        }
         let mut policy = Policy {
             tenant_id: tenant_id.to_owned(),
             policy_id: policy_id.to_owned(),
@@ -74,6 +85,7 @@ impl Policy {
             adaptive,
             default_retry_after_ms,
             metadata,
+            quota,
             static_plans: Vec::new(),
         };
         policy.static_plans = policy.make_static_plans();
@@ -119,6 +131,7 @@ fn providers(doc: &Map<String, Value>) -> Result<Vec<Provider>, PolicyError> {
                     expected_latency_ms: optional_number(entry, "expected_latency_ms", &field)?,
                     expected_cost: optional_number(entry, "expected_cost", &field)?,
                     priority: priority(entry, &field)?,
+                    limits: quota::provider_limits(entry, &field)?,
                 });
             }
             Ok(providers)
@@ -134,6 +147,7 @@ fn providers(doc: &Map<String, Value>) -> Result<Vec<Provider>, PolicyError> {
                     expected_latency_ms: None,
                     expected_cost: None,
                     priority: 0,
+                    limits: Default::default(),
                 })
             })
             .collect(),

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::condition::Condition;
 
+use super::quota::{ProviderLimits, QuotaSection};
 use super::routing::{AdaptiveConfig, Strategy};
 
 /// One validated, normalised policy.
@@ -37,6 +38,8 @@ pub struct Policy {
     pub default_retry_after_ms: u64,
     /// Free-form policy metadata.
     pub metadata: Map<String, Value>,
+    /// The `quota` section: the tenant's limits and the default token estimate.
+    pub quota: Option<QuotaSection>,
     /// The plan after each provider or fallback target while every one is eligible
     /// (see [`Policy::static_plan`]).
     pub(super) static_plans: Vec<(String, Arc<[String]>)>,
@@ -55,6 +58,8 @@ pub struct Provider {
     pub expected_cost: Option<f64>,
     /// Tier: lower first; a tier is used only when every provider above is excluded.
     pub priority: u32,
+    /// `rpm`, `tpm`, `max_concurrency` and `price`.
+    pub limits: ProviderLimits,
 }
 
 /// One fallback rule.
@@ -180,6 +185,21 @@ impl Policy {
     /// or the legacy fallback.
     pub fn names(&self, name: &str) -> bool {
         self.provider(name).is_some() || self.fallback_targets().any(|to| to == name)
+    }
+
+    /// Tokens a request is admitted on when it names no estimate.
+    pub fn estimated_tokens(&self) -> u64 {
+        self.quota
+            .map_or(super::quota::DEFAULT_ESTIMATED_TOKENS, |q| {
+                q.estimated_tokens
+            })
+    }
+
+    /// True when a decision under this policy is counted: a provider with `rpm`/`tpm`, or a
+    /// `quota` section with a limit.
+    pub fn has_quotas(&self) -> bool {
+        self.providers.iter().any(|p| p.limits.is_limited())
+            || self.quota.is_some_and(|q| q.tenant.is_limited())
     }
 
     /// The fallback rules' targets in order, then the legacy fallback's.

@@ -14,6 +14,9 @@ pub enum Strategy {
     Weighted,
     /// Power of two choices over live latency, load and errors ([`AdaptiveConfig`]).
     Adaptive,
+    /// A draw by weight × the share of each provider's `rpm`/`tpm` left in the window, so
+    /// traffic spreads before a limit trips.
+    Headroom,
 }
 
 /// Which latency a policy's live state follows.
@@ -67,9 +70,10 @@ pub(super) fn strategy(doc: &Map<String, Value>) -> Result<Strategy, PolicyError
         None | Some(Value::Null) => Ok(Strategy::Weighted),
         Some(Value::String(s)) if s == "weighted" => Ok(Strategy::Weighted),
         Some(Value::String(s)) if s == "adaptive" => Ok(Strategy::Adaptive),
+        Some(Value::String(s)) if s == "headroom" => Ok(Strategy::Headroom),
         Some(_) => Err(PolicyError::new(
             "strategy",
-            "must be \"weighted\" or \"adaptive\"",
+            "must be \"weighted\", \"adaptive\" or \"headroom\"",
         )),
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use super::model::Policy;
+use super::quota::TenantQuota;
 use crate::ids;
 
 /// Largest policy file read, in bytes.
@@ -20,12 +21,33 @@ const MAX_POLICY_FILE_BYTES: u64 = 1024 * 1024;
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
     by_tenant: HashMap<String, HashMap<String, Arc<Policy>>>,
+    /// Each tenant's limits: the tightest its policies declare.
+    tenant_quotas: HashMap<String, TenantQuota>,
 }
 
 impl PolicySet {
     /// The policy for (tenant, policy_id).
     pub fn get(&self, tenant_id: &str, policy_id: &str) -> Option<&Arc<Policy>> {
         self.by_tenant.get(tenant_id)?.get(policy_id)
+    }
+
+    /// The tenant's limits over all its policies (the lowest each declares), if any.
+    pub fn tenant_quota(&self, tenant_id: &str) -> Option<TenantQuota> {
+        self.tenant_quotas.get(tenant_id).copied()
+    }
+
+    fn recount_quota(&mut self, tenant_id: &str) {
+        let tightest = self.by_tenant.get(tenant_id).and_then(|policies| {
+            policies
+                .values()
+                .filter_map(|p| p.quota.map(|q| q.tenant))
+                .filter(TenantQuota::is_limited)
+                .reduce(TenantQuota::tightest)
+        });
+        match tightest {
+            Some(quota) => self.tenant_quotas.insert(tenant_id.to_owned(), quota),
+            None => self.tenant_quotas.remove(tenant_id),
+        };
     }
 
     /// Every policy of `tenant_id`, in policy-id order.
@@ -41,10 +63,12 @@ impl PolicySet {
 
     /// Adds or replaces one policy.
     pub fn insert(&mut self, policy: Policy) {
+        let tenant_id = policy.tenant_id.clone();
         self.by_tenant
-            .entry(policy.tenant_id.clone())
+            .entry(tenant_id.clone())
             .or_default()
             .insert(policy.policy_id.clone(), Arc::new(policy));
+        self.recount_quota(&tenant_id);
     }
 
     /// Removes one policy; true when it was there.
@@ -56,6 +80,7 @@ impl PolicySet {
         if policies.is_empty() {
             self.by_tenant.remove(tenant_id);
         }
+        self.recount_quota(tenant_id);
         removed
     }
 
@@ -130,6 +155,17 @@ impl PolicyStore {
     /// The policy for (tenant, policy_id), from the current snapshot.
     pub fn get(&self, tenant_id: &str, policy_id: &str) -> Option<Arc<Policy>> {
         self.current.load().get(tenant_id, policy_id).cloned()
+    }
+
+    /// The policy for (tenant, policy_id) and the tenant's limits, from one snapshot.
+    pub fn get_with_quota(
+        &self,
+        tenant_id: &str,
+        policy_id: &str,
+    ) -> Option<(Arc<Policy>, Option<TenantQuota>)> {
+        let set = self.current.load();
+        let policy = set.get(tenant_id, policy_id)?.clone();
+        Some((policy, set.tenant_quota(tenant_id)))
     }
 
     /// The current snapshot.
