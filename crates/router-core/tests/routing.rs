@@ -266,3 +266,98 @@ fn bad_feedback_figures_are_refused() {
                                "region": "eu"});
     assert!(router.feedback(&bytes(&unknown_field), NOW).is_ok());
 }
+
+/// `callers` concurrent callers every 10 ms (virtual time) from `start` to `until`: in each
+/// round every caller decides (so the decisions of a round are outstanding together), then
+/// each reports its provider's `latency(provider, t)` right after. Returns the shares of the
+/// decisions made from `count_from`.
+fn concurrent(
+    router: &Router,
+    policy_id: &str,
+    callers: u64,
+    (start, until, count_from): (u64, u64, u64),
+    latency: impl Fn(&str, u64) -> f64,
+) -> HashMap<String, u64> {
+    let req = request(policy_id);
+    let mut counts = HashMap::new();
+    let mut seed = 0;
+    for at in (start..until).step_by(10) {
+        let mut chosen = Vec::new();
+        for _ in 0..callers {
+            seed += 1;
+            let reply = send_rng(router, &req, at, &mut rng(seed));
+            chosen.push(provider(&reply).to_owned());
+        }
+        for name in chosen {
+            feedback(
+                router,
+                json!({"tenant_id": "acme", "policy_id": policy_id, "provider_id": name,
+                       "outcome": "success", "latency_ms": latency(&name, at)}),
+                at,
+            );
+            if at >= count_from {
+                *counts.entry(name).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
+
+#[test]
+fn eight_concurrent_callers_leave_a_provider_that_became_three_times_slower() {
+    // Two providers at weight 50: `fast` at 800 ms, `slow` at 900 ms; then fast goes to
+    // 3,000 ms. In the last 2 s of the next 6 s it gets about the explore share (5 %):
+    // decisions in flight do not outweigh a 3.3× latency gap (the load counts only as a
+    // share of a known capacity).
+    let router = with_policy(
+        "eight",
+        json!({"strategy": "adaptive",
+               "providers": [{"name": "fast", "weight": 50}, {"name": "slow", "weight": 50}]}),
+    );
+    let change = NOW + 10_000;
+    let latency = |p: &str, t: u64| match (p, t >= change) {
+        ("fast", false) => 800.0,
+        ("fast", true) => 3_000.0,
+        _ => 900.0,
+    };
+    let after = concurrent(
+        &router,
+        "eight",
+        8,
+        (NOW, change + 6_000, change + 4_000),
+        latency,
+    );
+    let fast = after.get("fast").copied().unwrap_or(0);
+    let total: u64 = after.values().sum();
+    assert!(total > 0, "{after:?}");
+    eprintln!("fast: {fast} of {total} decisions in the last 2 s");
+    assert!(
+        fast * 10 < total,
+        "fast got {fast} of {total} decisions in the last 2 s (goal < 10 %)"
+    );
+}
+
+#[test]
+fn a_known_capacity_spreads_load_to_the_provider_with_room() {
+    // Same latency; `small` serves 2 calls at once, `large` 50: with 8 callers in flight
+    // the load on small counts and most decisions go to large.
+    let router = with_policy(
+        "capacity",
+        json!({"strategy": "adaptive", "adaptive": {"explore": 0.0},
+               "providers": [{"name": "small", "weight": 50, "max_concurrency": 2},
+                             {"name": "large", "weight": 50, "max_concurrency": 50}]}),
+    );
+    let shares = concurrent(
+        &router,
+        "capacity",
+        8,
+        (NOW, NOW + 20_000, NOW + 5_000),
+        |_, _| 1_000.0,
+    );
+    let large = shares.get("large").copied().unwrap_or(0);
+    let total: u64 = shares.values().sum();
+    assert!(
+        large * 10 >= total * 7,
+        "large got {large} of {total}: {shares:?}"
+    );
+}
