@@ -86,6 +86,11 @@ pub struct Cli {
     /// router replays the first decision).
     #[arg(long, env = "ROUTER_IDEMPOTENCY_STORE")]
     pub idempotency_store: Option<StickyStore>,
+    /// Where quota windows are counted: `memory` (this router alone) or `kv` (leases of the
+    /// fleet's limits through `router_quota_minute` and `router_quota_calendar`, so the
+    /// limits hold across every router).
+    #[arg(long, env = "ROUTER_QUOTA_STORE")]
+    pub quota_store: Option<StickyStore>,
     /// Replicas of the buckets when this router has to create them (3 on a 3-node cluster).
     #[arg(long, env = "ROUTER_KV_REPLICAS")]
     pub kv_replicas: Option<usize>,
@@ -163,6 +168,7 @@ impl Cli {
             &mut config.router.idempotency_store,
             &self.idempotency_store,
         );
+        set(&mut config.router.quota_store, &self.quota_store);
         set(&mut config.router.kv_replicas, &self.kv_replicas);
         set(&mut config.router.responder, &self.responder);
         set(&mut config.nats.name, &self.nats_name);

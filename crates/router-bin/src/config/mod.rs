@@ -130,6 +130,9 @@ pub struct RouterConfig {
     pub sticky_store: StickyStore,
     /// Where first decisions by idempotency key live (`memory` or `kv`).
     pub idempotency_store: StickyStore,
+    /// Where quota windows are counted (`memory`: this router alone; `kv`: leases of the
+    /// fleet's limits through `router_quota_minute` and `router_quota_calendar`).
+    pub quota_store: StickyStore,
     /// Replicas of a bucket this router creates (when it does not exist yet).
     pub kv_replicas: usize,
     /// What answers decide requests (`decide`, or `echo` for the benchmark's reference).
@@ -197,6 +200,7 @@ impl Default for RouterConfig {
             policy_source: PolicySource::Dir,
             sticky_store: StickyStore::Memory,
             idempotency_store: StickyStore::Memory,
+            quota_store: StickyStore::Memory,
             kv_replicas: 1,
             responder: Responder::Decide,
         }

@@ -184,7 +184,8 @@ pub fn sticky_key(
     Some(key)
 }
 
-fn hex_into(out: &mut String, bytes: &[u8]) {
+/// Appends `bytes` as lower-case hex.
+pub(crate) fn hex_into(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for byte in bytes {
         out.push(DIGITS[usize::from(byte >> 4)] as char);

@@ -126,6 +126,11 @@ fn prepare(config: &Config, metrics: &Metrics, strict: bool) -> anyhow::Result<R
     })
     .with_sticky_export(config.router.sticky_store == StickyStore::Kv)
     .with_idempotency_export(config.router.idempotency_store == StickyStore::Kv);
+    let router = if config.router.quota_store == StickyStore::Kv {
+        router.with_leased_quotas()
+    } else {
+        router
+    };
     if config.router.policy_source == PolicySource::Kv {
         tracing::info!("policies come from the key-value bucket router_policies");
         return Ok(router);
@@ -249,6 +254,20 @@ pub async fn start(
         }));
     }
 
+    let quota_leased = (config.router.quota_store == StickyStore::Kv).then(|| {
+        // The inbox prefix's unique token names this router's shares in the records.
+        let inbox = client.new_inbox();
+        let unique = inbox.rsplit('.').next().unwrap_or_default();
+        let router_id = format!("{}-{unique}", config.nats.name);
+        crate::fleet::quota::start(
+            client.clone(),
+            router.clone(),
+            router_id,
+            replicas,
+            stop_rx.clone(),
+        )
+    });
+
     let counters = control::Counters::default();
     let decide_counters = counters.decide.clone();
     let feedback_task = tokio::spawn(feedback::serve(
@@ -295,6 +314,7 @@ pub async fn start(
         sticky_sync,
         default_reply: subjects.decide_reply.clone().into(),
         scoped_subject: subjects.decide_scoped.clone(),
+        quota_leased,
         counters: decide_counters,
         fleet_idempotency: (config.router.idempotency_store == StickyStore::Kv).then(|| {
             FleetIdempotency::start(

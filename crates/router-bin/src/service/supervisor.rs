@@ -101,6 +101,7 @@ pub async fn run(supervised: Supervised, mut shutdown: watch::Receiver<bool>) {
         }
         if last_upkeep.elapsed() >= crate::telemetry::metrics::UPKEEP_PERIOD {
             metrics.registry.run_upkeep();
+            metrics.publish_quotas(router.engine().quota(), crate::runtime::clock::now_ms());
             last_upkeep = tokio::time::Instant::now();
         }
         let new_drops = drops.tick(&backpressure);

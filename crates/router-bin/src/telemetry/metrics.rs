@@ -232,6 +232,7 @@ impl Metrics {
 }
 
 fn describe(r: &Registry) {
+    super::quota::describe(r);
     r.describe_counter("router_decisions_total", None, "Decisions by reason");
     r.describe_counter("router_errors_total", None, "Error replies by error code");
     r.describe_counter(

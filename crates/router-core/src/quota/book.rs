@@ -110,6 +110,15 @@ impl QuotaBook {
         meter
     }
 
+    /// The meter for `key`, if a decision created it.
+    pub fn find(&self, key: &MeterKey) -> Option<Arc<Meter>> {
+        self.meters
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
     /// Every meter, sorted by key.
     pub fn meters(&self) -> Vec<Arc<Meter>> {
         let mut all: Vec<Arc<Meter>> = self

@@ -67,7 +67,11 @@ pub(super) async fn reply(
     let error = match &handled.outcome {
         Outcome::Decided { .. } => None,
         Outcome::Rejected { code, .. } => Some(code.as_str()),
+        Outcome::AwaitingLease => Some("internal"),
     };
+    if let Some((scope, kind)) = handled.quota_refusal {
+        metrics.quota_refused(scope, kind);
+    }
     path.counters.record(started.elapsed(), error);
     match &handled.outcome {
         Outcome::Decided { reason, replayed } => {
@@ -89,11 +93,16 @@ pub(super) async fn reply(
                     .await;
             }
         }
+        Outcome::AwaitingLease => {
+            // Never published: the worker waits for the lease and answers then.
+            tracing::error!("a decision awaiting a quota lease reached the reply");
+        }
     }
 }
 
-/// The reply to one request taken off the queue, and what it says.
-pub(super) fn respond(path: &DecidePath, message: &Message) -> Handled {
+/// The reply to one request taken off the queue, and what it says. With `after_wait` the
+/// request already waited for a quota lease: a meter still dry refuses.
+pub(super) fn respond(path: &DecidePath, message: &Message, after_wait: bool) -> Handled {
     let monitor = &path.backpressure.monitor;
     if monitor.is_active() {
         return path
@@ -109,6 +118,7 @@ pub(super) fn respond(path: &DecidePath, message: &Message) -> Handled {
             },
             sticky: None,
             idempotent: None,
+            quota_refusal: None,
         },
         Responder::Decide => {
             crate::service::canary::burn();
@@ -121,13 +131,13 @@ pub(super) fn respond(path: &DecidePath, message: &Message) -> Handled {
             // `internal` and keep the worker serving.
             let scope = subject_tenant(&path.scoped_subject, &message.subject);
             let decide = || {
-                path.router.handle_scoped(
-                    &message.payload,
-                    version,
-                    scope,
-                    clock::now_ms(),
-                    &mut rand::rng(),
-                )
+                let (body, now, rng) = (&message.payload, clock::now_ms(), &mut rand::rng());
+                if after_wait {
+                    path.router
+                        .handle_after_wait(body, version, scope, now, rng)
+                } else {
+                    path.router.handle_scoped(body, version, scope, now, rng)
+                }
             };
             let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decide))
                 .unwrap_or_else(|_| {

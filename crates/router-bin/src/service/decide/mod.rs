@@ -65,7 +65,13 @@ pub struct DecidePath {
     /// The tenant-scoped decide subject (`<prefix>.v1.decide.tenant.*`): a request that came
     /// by it is decided only for the tenant its subject names.
     pub scoped_subject: String,
+    /// Woken when the quota sync wrote its leases (`quota_store = "kv"`): a decision whose
+    /// meter ran dry waits for it, at most [`LEASE_WAIT`], off the worker.
+    pub quota_leased: Option<Arc<tokio::sync::Notify>>,
 }
+
+/// Longest a decision waits for a quota lease before its meter refuses.
+pub const LEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A request read off the subscription, with when.
 struct Arrival {

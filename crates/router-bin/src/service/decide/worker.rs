@@ -11,10 +11,10 @@ use async_nats::{Client, Message};
 use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 
-use router_core::Handled;
+use router_core::{Handled, Outcome};
 
 use super::answer::{finish, reply, respond};
-use super::{Arrival, DecidePath, READ_BATCH};
+use super::{Arrival, DecidePath, LEASE_WAIT, READ_BATCH};
 use crate::transport::nats;
 use crate::transport::scoped::Scoped;
 
@@ -109,7 +109,27 @@ impl Worker {
         backpressure.intake.start_one();
         backpressure.classify();
         let taken = Instant::now();
-        let mut handled = respond(&self.path, &arrival.message);
+        let mut handled = respond(&self.path, &arrival.message, false);
+        if matches!(handled.outcome, Outcome::AwaitingLease) {
+            // The quota sync is fetching a lease: wait for it off this worker.
+            let (client, path) = (self.client.clone(), self.path.clone());
+            tokio::spawn(async move {
+                if let Some(leased) = &path.quota_leased {
+                    let _ = tokio::time::timeout(LEASE_WAIT, leased.notified()).await;
+                }
+                let mut handled = respond(&path, &arrival.message, true);
+                if let Some(sync) = &path.sticky_sync {
+                    sync.offer(&handled);
+                }
+                if let (Some(ours), Some(fleet)) =
+                    (handled.idempotent.take(), &path.fleet_idempotency)
+                {
+                    handled = fleet.settle(&path.router, ours, handled).await;
+                }
+                finish(&client, &path, &arrival, handled, taken).await;
+            });
+            return;
+        }
         if let Some(sync) = &self.path.sticky_sync {
             sync.offer(&handled);
         }

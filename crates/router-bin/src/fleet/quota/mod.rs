@@ -1,0 +1,71 @@
+//! Quotas shared by a fleet (docs/ROUTING.md "Quotas"): each window's record in a JetStream
+//! key-value bucket ([`record`]), this router's leases taken and returned with
+//! compare-and-set ([`sync`]), and what the other routers write followed ([`follow`]).
+
+pub mod follow;
+pub mod record;
+pub mod sync;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_nats::jetstream::{self, kv};
+use async_nats::Client;
+use tokio::sync::{watch, Notify};
+
+use router_core::Router;
+
+use crate::fleet::buckets;
+
+/// The two quota buckets.
+#[derive(Clone)]
+pub struct Stores {
+    /// `router_quota_minute`.
+    pub minute: kv::Store,
+    /// `router_quota_calendar`.
+    pub calendar: kv::Store,
+}
+
+impl Stores {
+    /// Opens (or creates) both buckets with `replicas` copies.
+    pub async fn open(client: &Client, replicas: usize) -> anyhow::Result<Stores> {
+        let js = jetstream::new(client.clone());
+        let minute = buckets::open(&js, record::minute_bucket(replicas)).await?;
+        let calendar = buckets::open(&js, record::calendar_bucket(replicas)).await?;
+        Ok(Stores { minute, calendar })
+    }
+}
+
+/// Opens the buckets (retrying until `stop`), then runs the lease sync and the follow
+/// watch. Returns the notification decisions waiting for a lease wait on.
+pub fn start(
+    client: Client,
+    router: Arc<Router>,
+    router_id: String,
+    replicas: usize,
+    mut stop: watch::Receiver<bool>,
+) -> Arc<Notify> {
+    let sync = sync::QuotaSync::new(router.clone(), router_id);
+    let leased = sync.leased.clone();
+    let wake = sync.wake();
+    tokio::spawn(async move {
+        let stores = loop {
+            match Stores::open(&client, replicas)
+                .await
+                .context("quota buckets")
+            {
+                Ok(stores) => break stores,
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "cannot open the quota buckets; decisions under quotas wait, then refuse; retrying");
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        tokio::spawn(follow::run(stores.clone(), router, wake, stop.clone()));
+        sync.run(stores, stop).await;
+    });
+    leased
+}
