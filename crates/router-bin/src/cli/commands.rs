@@ -14,6 +14,16 @@ pub enum Command {
     Status(StatusArgs),
     /// The status table redrawn every second, with decisions/s and breakers not closed.
     Top(TopArgs),
+    /// Usage against each quota in its current window, fleet-wide (`quota_store = "kv"`).
+    Quota(QuotaArgs),
+}
+
+/// `router quota`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QuotaArgs {
+    /// Only this tenant's quotas.
+    #[arg(long)]
+    pub tenant: Option<String>,
 }
 
 /// `router decide`.

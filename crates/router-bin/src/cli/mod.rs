@@ -6,7 +6,8 @@
 //! - `router feedback` reports one provider outcome and prints what the routers did with it;
 //! - `router status` lists every router of the fleet (micro service discovery);
 //! - `router top` redraws that table every second, with decisions per second and the
-//!   breakers that are not closed.
+//!   breakers that are not closed;
+//! - `router quota` prints usage against each quota in its window, from the shared buckets.
 //!
 //! Exit codes: 0 an answer that says `ok` (or at least one router listed), 1 an error reply,
 //! 2 nothing answered or no connection (with what to check).
@@ -15,13 +16,14 @@ mod ask;
 mod commands;
 mod flags;
 mod fleet;
+mod quota;
 mod top;
 
 use std::process::ExitCode;
 
 use crate::config::Config;
 
-pub use commands::{Command, DecideArgs, FeedbackArgs, StatusArgs, TopArgs};
+pub use commands::{Command, DecideArgs, FeedbackArgs, QuotaArgs, StatusArgs, TopArgs};
 pub use flags::Cli;
 pub use fleet::{fleet_stats, RouterStats};
 
@@ -39,5 +41,6 @@ pub async fn run(command: Command, config: &Config) -> ExitCode {
         Command::Feedback(args) => ask::feedback(&client, config, &args).await,
         Command::Status(args) => fleet::status(&client, &args).await,
         Command::Top(args) => top::run(&client, &args).await,
+        Command::Quota(args) => quota::run(&client, &args).await,
     }
 }

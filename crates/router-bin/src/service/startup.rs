@@ -254,19 +254,23 @@ pub async fn start(
         }));
     }
 
-    let quota_leased = (config.router.quota_store == StickyStore::Kv).then(|| {
+    let mut quota_leased = None;
+    if config.router.quota_store == StickyStore::Kv {
         // The inbox prefix's unique token names this router's shares in the records.
         let inbox = client.new_inbox();
         let unique = inbox.rsplit('.').next().unwrap_or_default();
         let router_id = format!("{}-{unique}", config.nats.name);
-        crate::fleet::quota::start(
-            client.clone(),
-            router.clone(),
-            router_id,
-            replicas,
-            stop_rx.clone(),
-        )
-    });
+        quota_leased = Some(
+            crate::fleet::quota::start(
+                client.clone(),
+                router.clone(),
+                router_id,
+                replicas,
+                stop_rx.clone(),
+            )
+            .await,
+        );
+    }
 
     let counters = control::Counters::default();
     let decide_counters = counters.decide.clone();

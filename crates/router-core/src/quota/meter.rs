@@ -245,11 +245,15 @@ impl Meter {
         (1.0 - self.fleet_used() as f64 / limit).clamp(0.0, 1.0)
     }
 
-    /// The sync task leased `amount` more for the window starting `window_start_ms`.
-    pub fn add_lease(&self, window_start_ms: u64, amount: u64) {
+    /// The sync task leased `amount` more at `now_ms` for the window starting
+    /// `window_start_ms`. A lease counts as use: it is not idle before decisions took from it.
+    pub fn add_lease(&self, window_start_ms: u64, amount: u64, now_ms: u64) {
         if self.window_start_ms.load(Ordering::Acquire) == window_start_ms {
             self.granted.fetch_add(amount, Ordering::AcqRel);
             self.wanted.store(0, Ordering::Relaxed);
+            if amount > 0 {
+                self.last_take_ms.fetch_max(now_ms, Ordering::Relaxed);
+            }
         }
     }
 

@@ -71,8 +71,13 @@ fn apply(router: &Router, value: &[u8], wake: &Notify) {
     }
     meter.set_fleet(start, record.used(), record.leased >= record.limit);
     if record.leased > record.limit {
-        // Real usage went past the limit: nothing is left for anyone this window. The
-        // sync task writes the share given back.
-        wake.notify_one();
+        // Real usage (a correction) went past the limit: nothing is left for anyone this
+        // window, so this router drops its unused share (the record keeps counting it: the
+        // window is over-full either way) and its next decisions refuse.
+        let dropped = meter.shrink_lease();
+        if dropped > 0 {
+            tracing::debug!(key = ?meter.key(), dropped, "quota window over its limit; unused share dropped");
+            wake.notify_one();
+        }
     }
 }

@@ -36,9 +36,14 @@ impl Stores {
     }
 }
 
-/// Opens the buckets (retrying until `stop`), then runs the lease sync and the follow
-/// watch. Returns the notification decisions waiting for a lease wait on.
-pub fn start(
+/// How long start-up waits for the quota buckets before it goes on without them (decisions
+/// under quotas then wait and refuse `lease_unavailable` until they open).
+const OPEN_AT_START: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens the buckets (waiting up to [`OPEN_AT_START`], then retrying in the background
+/// until `stop`), then runs the lease sync and the follow watch. Returns the notification
+/// decisions waiting for a lease wait on.
+pub async fn start(
     client: Client,
     router: Arc<Router>,
     router_id: String,
@@ -48,8 +53,20 @@ pub fn start(
     let sync = sync::QuotaSync::new(router.clone(), router_id);
     let leased = sync.leased.clone();
     let wake = sync.wake();
+    let opened = tokio::time::timeout(OPEN_AT_START, Stores::open(&client, replicas)).await;
+    let opened = match opened {
+        Ok(Ok(stores)) => Some(stores),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %format!("{err:#}"), "cannot open the quota buckets yet; retrying in the background");
+            None
+        }
+        Err(_) => None,
+    };
     tokio::spawn(async move {
         let stores = loop {
+            if let Some(stores) = opened.clone() {
+                break stores;
+            }
             match Stores::open(&client, replicas)
                 .await
                 .context("quota buckets")

@@ -151,9 +151,10 @@ impl QuotaSync {
                 // Another router wrote first (or the write failed): read again and retry.
                 continue;
             }
+            tracing::debug!(%key, grant, leased = record.leased, limit, wanted, "quota lease written");
             state.pending = 0;
             state.written_used = used;
-            meter.add_lease(window.0, grant);
+            meter.add_lease(window.0, grant, clock::now_ms());
             meter.set_fleet(window.0, record.used(), record.leased >= limit);
             return Ok(());
         }

@@ -114,10 +114,22 @@ impl Worker {
             // The quota sync is fetching a lease: wait for it off this worker.
             let (client, path) = (self.client.clone(), self.path.clone());
             tokio::spawn(async move {
-                if let Some(leased) = &path.quota_leased {
-                    let _ = tokio::time::timeout(LEASE_WAIT, leased.notified()).await;
+                // Asked again after each pass of the sync task, until the lease came or
+                // the wait is over (then a meter still dry refuses).
+                let deadline = tokio::time::Instant::now() + LEASE_WAIT;
+                let mut handled = None;
+                while let Some(leased) = &path.quota_leased {
+                    let _ = tokio::time::timeout_at(deadline, leased.notified()).await;
+                    if tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    let again = respond(&path, &arrival.message, false);
+                    if !matches!(again.outcome, Outcome::AwaitingLease) {
+                        handled = Some(again);
+                        break;
+                    }
                 }
-                let mut handled = respond(&path, &arrival.message, true);
+                let mut handled = handled.unwrap_or_else(|| respond(&path, &arrival.message, true));
                 if let Some(sync) = &path.sticky_sync {
                     sync.offer(&handled);
                 }
