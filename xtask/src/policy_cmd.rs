@@ -243,6 +243,7 @@ fn validate(tenant: &str, policy: &str, text: &str) -> anyhow::Result<String> {
     let strategy = match parsed.strategy {
         router_core::policy::Strategy::Weighted => "weighted",
         router_core::policy::Strategy::Adaptive => "adaptive",
+        router_core::policy::Strategy::Headroom => "headroom",
     };
     Ok(format!(
         "strategy {strategy}, providers {}, sticky {}",

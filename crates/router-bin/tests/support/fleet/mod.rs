@@ -52,12 +52,15 @@ pub enum Kind {
     Processes,
 }
 
-/// The flags every fleet router runs with: policies and sticky sessions in the buckets.
+/// The flags every fleet router runs with: policies, sticky sessions and quota windows in
+/// the buckets.
 fn fleet_flags(name: &str) -> Vec<String> {
     [
         "--policy-source",
         "kv",
         "--sticky-store",
+        "kv",
+        "--quota-store",
         "kv",
         "--kv-replicas",
         "3",
