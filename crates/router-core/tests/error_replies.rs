@@ -255,7 +255,7 @@ fn internal_reply() {
     );
 }
 
-/// Every HTTP mapping of the §3 table.
+/// Every HTTP mapping of the §3 table, and `quota_exceeded` (docs/ROUTING.md "Quotas").
 #[test]
 fn error_codes_and_http_statuses() {
     let table: Vec<(&str, u16)> = ErrorCode::ALL
@@ -271,6 +271,7 @@ fn error_codes_and_http_statuses() {
             ("decision_failed", 500),
             ("deadline_exceeded", 504),
             ("overloaded", 429),
+            ("quota_exceeded", 429),
             ("internal", 500),
         ]
     );

@@ -113,6 +113,9 @@ pub fn check_outcome(outcome: &Outcome, reply: &Value) -> Result<(), TestCaseErr
                 intake.map(|i| i.as_str())
             );
         }
+        Outcome::AwaitingLease => {
+            prop_assert!(false, "a router counting alone never waits for a lease: {reply}");
+        }
     }
     Ok(())
 }
