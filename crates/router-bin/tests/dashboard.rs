@@ -43,7 +43,12 @@ async fn every_metric_the_dashboard_queries_is_exposed() {
     assert!(queried.len() >= 15, "too few metrics found: {queried:?}");
 
     let server = tls_server();
-    let dir = policy_dir(&[]);
+    // A provider limited to one request a minute: a second decision is refused by its quota.
+    let dir = policy_dir(&[(
+        "acme",
+        "quota",
+        json!({"providers": [{"name": "openai", "weight": 100, "rpm": 1}]}),
+    )]);
     let router = support::start_router(&server, RouterArgs::new(dir.path(), &[]))
         .await
         .expect("router starts");
@@ -52,6 +57,19 @@ async fn every_metric_the_dashboard_queries_is_exposed() {
         let reply = decide(&nats, &request(&format!("dash-{i}"), "acme", json!({}))).await;
         assert_eq!(reply["ok"], true, "{reply}");
     }
+    for i in 0..2 {
+        let limited = request(&format!("dash-q{i}"), "acme", json!({"policy_id": "quota"}));
+        let reply = decide(&nats, &limited).await;
+        assert_eq!(reply["ok"], i == 0, "{reply}");
+    }
+    let gauges = support::wait_until(Duration::from_secs(5), || {
+        router
+            .running()
+            .metrics_text()
+            .contains("router_quota_limit{")
+    })
+    .await;
+    assert!(gauges, "the quota gauges are published");
     // Five failures open acme's breaker for openai (failure_threshold 5).
     for _ in 0..5 {
         let body = json!({"tenant_id": "acme", "policy_id": "default",
