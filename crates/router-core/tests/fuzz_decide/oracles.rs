@@ -114,7 +114,10 @@ pub fn check_outcome(outcome: &Outcome, reply: &Value) -> Result<(), TestCaseErr
             );
         }
         Outcome::AwaitingLease => {
-            prop_assert!(false, "a router counting alone never waits for a lease: {reply}");
+            prop_assert!(
+                false,
+                "a router counting alone never waits for a lease: {reply}"
+            );
         }
     }
     Ok(())
