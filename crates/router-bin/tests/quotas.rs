@@ -93,6 +93,33 @@ async fn two_routers_admit_the_limit_between_them_and_refuse_the_rest() {
     assert!(admitted <= 40, "over the limit: {admitted}");
     // Slack: the lease of 40 / 16 = 2 each router may hold unused, and a little more.
     assert!(admitted >= 34, "far under the limit: {admitted}");
+    // `router quota` shows the fleet's usage from the shared buckets (each router writes
+    // its count within a sync pass).
+    let identity = router_core::Identity::router();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (code, out, err, _) = support::cli::run(support::cli::router_cli(
+            &server,
+            &identity,
+            &["quota", "--tenant", &tenant],
+        ));
+        assert_eq!(code, Some(0), "{out}{err}");
+        let row: Vec<String> = out
+            .lines()
+            .find(|line| line.starts_with(tenant.as_str()))
+            .map(|line| line.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let shown: Vec<&str> = row.iter().skip(3).take(4).map(String::as_str).collect();
+        if shown == ["rpm", "minute", &admitted.to_string(), "40"] {
+            eprintln!("{out}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "router quota shows {shown:?}: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let left = window + 60_000 - now_ms();
     for reply in refused {
         assert_eq!(reply["error"]["code"], "quota_exceeded", "{reply}");
