@@ -5,7 +5,7 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nats_harness::NatsServer;
 use router_core::Identity;
