@@ -34,8 +34,8 @@ fn router() -> Router {
     let adaptive = Policy::from_value(&doc, "default_tenant", "adaptive").expect("valid policy");
     let providers: Vec<String> = adaptive.providers.iter().map(|p| p.name.clone()).collect();
     router.policies().upsert(adaptive);
-    // The same providers with per-provider rpm/tpm and a tenant quota (limits never reached
-    // during a run): the cost of counting.
+    // The same providers with per-provider rpm/tpm, for a tenant with a quota (limits never
+    // reached during a run): the cost of counting. Another tenant, so `plain` counts nothing.
     let mut counted: serde_json::Value = serde_json::from_str(&text).expect("policy JSON");
     for provider in counted["providers"].as_array_mut().expect("providers") {
         provider["rpm"] = serde_json::json!(1_000_000_000_000u64);
@@ -43,7 +43,7 @@ fn router() -> Router {
     }
     counted["quota"] =
         serde_json::json!({"rpm": 1_000_000_000_000u64, "tpm": 1_000_000_000_000u64});
-    let counted = Policy::from_value(&counted, "default_tenant", "quota").expect("valid policy");
+    let counted = Policy::from_value(&counted, "metered", "default").expect("valid policy");
     router.policies().upsert(counted);
     for (i, provider) in providers.iter().enumerate() {
         let feedback = serde_json::json!({"tenant_id": "default_tenant", "policy_id": "adaptive",
@@ -62,8 +62,8 @@ const STICKY: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0
 /// `PLAIN` under the adaptive strategy (same providers).
 const ADAPTIVE: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0c5d9e7b13","tenant_id":"default_tenant","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"type":"text.generate","payload":{"prompt":"Summarise the quarterly report in three sentences.","max_tokens":256}},"constraints":{"region":"eu","policy_id":"adaptive"}}"#;
 
-/// `PLAIN` under the policy with quotas (same providers, limits never reached).
-const QUOTA: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0c5d9e7b13","tenant_id":"default_tenant","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"type":"text.generate","payload":{"prompt":"Summarise the quarterly report in three sentences.","max_tokens":256}},"constraints":{"region":"eu","policy_id":"quota"}}"#;
+/// `PLAIN` for the tenant whose policy has quotas (same providers, limits never reached).
+const QUOTA: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0c5d9e7b13","tenant_id":"metered","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"type":"text.generate","payload":{"prompt":"Summarise the quarterly report in three sentences.","max_tokens":256}},"constraints":{"region":"eu"}}"#;
 
 /// Valid JSON, rejected at intake: `task.type` is missing.
 const INVALID: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0c5d9e7b13","tenant_id":"default_tenant","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"payload":{"prompt":"Summarise the quarterly report in three sentences.","max_tokens":256}},"constraints":{"region":"eu"}}"#;

@@ -2,6 +2,7 @@
 //! out of the decision; the chosen provider and the tenant are then taken from together, or
 //! not at all.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -10,7 +11,7 @@ use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
 use crate::policy::{Policy, Price, Provider, TenantQuota};
 
 use super::book::{Estimate, QuotaBook, Taken};
-use super::key::{Kind, MeterKey, Scope};
+use super::key::{Kind, Scope};
 use super::meter::{Meter, Verdict};
 
 /// Most tokens a request may name as its estimate.
@@ -106,6 +107,8 @@ pub struct Ask<'a> {
     may_wait: bool,
     /// Providers a take refused after they were found eligible.
     refused: Vec<String>,
+    /// Each provider's meters (by its place in the policy), looked up once per decision.
+    providers: RefCell<Vec<Option<Arc<[(Arc<Meter>, u64)]>>>>,
 }
 
 impl<'a> Ask<'a> {
@@ -128,6 +131,7 @@ impl<'a> Ask<'a> {
             now_ms,
             may_wait,
             refused: Vec::new(),
+            providers: RefCell::new(Vec::new()),
         }
     }
 
@@ -137,18 +141,36 @@ impl<'a> Ask<'a> {
             Kind::Tokens => (provider.limits.tpm?, self.tokens),
             _ => return None,
         };
-        let key = MeterKey::provider(self.tenant_id, &self.policy.policy_id, &provider.name, kind);
-        Some((self.book.meter(key, limit), amount))
+        let scope = Some((self.policy.policy_id.as_str(), provider.name.as_str()));
+        Some((
+            self.book.meter_for(kind, self.tenant_id, scope, limit),
+            amount,
+        ))
     }
 
-    fn provider_meters(&self, name: &str) -> Vec<(Arc<Meter>, u64)> {
-        match self.policy.provider(name) {
-            Some(p) if p.limits.is_limited() => [Kind::Requests, Kind::Tokens]
-                .into_iter()
-                .filter_map(|kind| self.provider_meter(p, kind))
-                .collect(),
-            _ => Vec::new(),
+    fn provider_meters(&self, name: &str) -> Arc<[(Arc<Meter>, u64)]> {
+        let providers = &self.policy.providers;
+        let Some(at) = providers.iter().position(|p| p.name == name) else {
+            return Arc::from([]);
+        };
+        let provider = &providers[at];
+        let mut cache = self.providers.borrow_mut();
+        if cache.len() < providers.len() {
+            cache.resize(providers.len(), None);
         }
+        if let Some(meters) = &cache[at] {
+            return meters.clone();
+        }
+        let meters: Arc<[(Arc<Meter>, u64)]> = if provider.limits.is_limited() {
+            [Kind::Requests, Kind::Tokens]
+                .into_iter()
+                .filter_map(|kind| self.provider_meter(provider, kind))
+                .collect()
+        } else {
+            Arc::from([])
+        };
+        cache[at] = Some(meters.clone());
+        meters
     }
 
     fn tenant_meters(&self, price: Option<Price>) -> Vec<(Arc<Meter>, u64)> {
@@ -164,8 +186,10 @@ impl<'a> Ask<'a> {
         ]
         .into_iter()
         .filter_map(|(kind, limit, amount)| {
-            let key = MeterKey::tenant(self.tenant_id, kind);
-            Some((self.book.meter(key, limit?), amount))
+            Some((
+                self.book.meter_for(kind, self.tenant_id, None, limit?),
+                amount,
+            ))
         })
         .collect()
     }
@@ -190,9 +214,9 @@ impl<'a> Ask<'a> {
             return Some((Kind::Requests, 1_000));
         }
         self.provider_meters(provider)
-            .into_iter()
+            .iter()
             .find_map(|(meter, amount)| {
-                let kind = meter.key().kind;
+                let (kind, amount) = (meter.key().kind, *amount);
                 match meter.check(amount, self.now_ms) {
                     Verdict::Admit => None,
                     Verdict::Pending if self.may_wait => None,
@@ -223,10 +247,11 @@ impl<'a> Ask<'a> {
     /// Takes the tenant's and `provider`'s meters together: all of them, or none.
     pub fn take(&self, provider: &str) -> Result<Estimate, Refusal> {
         let price = self.policy.provider(provider).and_then(|p| p.limits.price);
+        let of_provider = self.provider_meters(provider);
         let meters = self
             .tenant_meters(price)
             .into_iter()
-            .chain(self.provider_meters(provider));
+            .chain(of_provider.iter().cloned());
         let mut taken: Vec<Taken> = Vec::new();
         let mut counted = Vec::new();
         for (meter, amount) in meters {

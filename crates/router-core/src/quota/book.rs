@@ -2,17 +2,52 @@
 //! feedback corrects.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::ttl_map::TtlMap;
-
-use super::key::MeterKey;
+use super::key::{Kind, MeterKey, Scope};
 use super::meter::Meter;
 
 /// How long an estimate waits for the feedback that corrects it (ms).
 const ESTIMATE_TTL_MS: u64 = 60 * 60 * 1000;
-/// Most estimates held (oldest dropped first: their estimate stands).
+/// Most estimates held (the oldest generation is dropped first: its estimates stand).
 const ESTIMATE_CAPACITY: usize = 200_000;
+
+/// Estimates in two generations: new ones go into `current`; when it holds half the
+/// capacity or half the TTL passed, it becomes `previous` (and the old `previous` is
+/// dropped). An insert is one hash-map insert, a lookup at most two.
+#[derive(Default)]
+struct Estimates {
+    current: HashMap<u64, (u64, Estimate)>,
+    previous: HashMap<u64, (u64, Estimate)>,
+    started_ms: u64,
+}
+
+impl Estimates {
+    fn insert(&mut self, id: u64, estimate: Estimate, now_ms: u64) {
+        if self.current.len() >= ESTIMATE_CAPACITY / 2
+            || now_ms.saturating_sub(self.started_ms) >= ESTIMATE_TTL_MS / 2
+        {
+            self.previous = std::mem::take(&mut self.current);
+            self.started_ms = now_ms;
+        }
+        self.current.insert(id, (now_ms, estimate));
+    }
+
+    fn remove(&mut self, id: u64, now_ms: u64) -> Option<Estimate> {
+        let (at, estimate) = self
+            .current
+            .remove(&id)
+            .or_else(|| self.previous.remove(&id))?;
+        (now_ms.saturating_sub(at) < ESTIMATE_TTL_MS).then_some(estimate)
+    }
+}
+
+/// The key of a decision's estimate: its id, hashed (64 bits: a collision among the
+/// estimates held is far less likely than a lost feedback report).
+fn estimate_key(decision_id: &str) -> u64 {
+    foldhash::fast::FixedState::with_seed(0xe571).hash_one(decision_id)
+}
 
 /// Wakes the service's sync task when a meter needs a lease or a correction must be shared.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -40,8 +75,9 @@ pub struct Estimate {
 /// This router's meters.
 pub struct QuotaBook {
     leased: bool,
-    meters: RwLock<HashMap<MeterKey, Arc<Meter>, foldhash::fast::RandomState>>,
-    estimates: Mutex<TtlMap<String, Estimate>>,
+    /// Meters by the hash of their key ([`key_hash`]), so a lookup builds no key.
+    meters: RwLock<HashMap<u64, Vec<Arc<Meter>>>>,
+    estimates: Mutex<Estimates>,
     waker: RwLock<Option<Waker>>,
 }
 
@@ -58,8 +94,8 @@ impl QuotaBook {
     pub fn new(leased: bool) -> Self {
         QuotaBook {
             leased,
-            meters: RwLock::new(HashMap::default()),
-            estimates: Mutex::new(TtlMap::new(ESTIMATE_CAPACITY)),
+            meters: RwLock::new(HashMap::new()),
+            estimates: Mutex::new(Estimates::default()),
             waker: RwLock::new(None),
         }
     }
@@ -86,22 +122,44 @@ impl QuotaBook {
         }
     }
 
-    /// The meter for `key`, created with `limit` when missing; its limit follows `limit`.
-    pub fn meter(&self, key: MeterKey, limit: u64) -> Arc<Meter> {
-        let found = self
-            .meters
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .cloned();
+    /// The meter of `kind` for the tenant, or for `(policy, provider)` of the tenant,
+    /// created with `limit` when missing; its limit follows `limit`.
+    pub fn meter_for(
+        &self,
+        kind: Kind,
+        tenant_id: &str,
+        provider: Option<(&str, &str)>,
+        limit: u64,
+    ) -> Arc<Meter> {
+        let hash = key_hash(kind, tenant_id, provider);
+        let found = {
+            let meters = self.meters.read().unwrap_or_else(|p| p.into_inner());
+            meters.get(&hash).and_then(|same| {
+                same.iter()
+                    .find(|m| matches(m.key(), kind, tenant_id, provider))
+                    .cloned()
+            })
+        };
         let meter = match found {
             Some(meter) => meter,
             None => {
+                let key = match provider {
+                    None => MeterKey::tenant(tenant_id, kind),
+                    Some((policy, name)) => MeterKey::provider(tenant_id, policy, name, kind),
+                };
                 let mut meters = self.meters.write().unwrap_or_else(|p| p.into_inner());
-                meters
-                    .entry(key.clone())
-                    .or_insert_with(|| Arc::new(Meter::new(key, limit, self.leased)))
-                    .clone()
+                let same = meters.entry(hash).or_default();
+                match same
+                    .iter()
+                    .find(|m| matches(m.key(), kind, tenant_id, provider))
+                {
+                    Some(meter) => meter.clone(),
+                    None => {
+                        let meter = Arc::new(Meter::new(key, limit, self.leased));
+                        same.push(meter.clone());
+                        meter
+                    }
+                }
             }
         };
         if meter.limit() != limit {
@@ -112,10 +170,22 @@ impl QuotaBook {
 
     /// The meter for `key`, if a decision created it.
     pub fn find(&self, key: &MeterKey) -> Option<Arc<Meter>> {
-        self.meters
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
+        let (tenant_id, provider) = match &key.scope {
+            Scope::Tenant { tenant_id } => (tenant_id.as_str(), None),
+            Scope::Provider {
+                tenant_id,
+                policy_id,
+                provider_id,
+            } => (
+                tenant_id.as_str(),
+                Some((policy_id.as_str(), provider_id.as_str())),
+            ),
+        };
+        let meters = self.meters.read().unwrap_or_else(|p| p.into_inner());
+        meters
+            .get(&key_hash(key.kind, tenant_id, provider))?
+            .iter()
+            .find(|m| m.key() == key)
             .cloned()
     }
 
@@ -126,6 +196,7 @@ impl QuotaBook {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
+            .flatten()
             .cloned()
             .collect();
         all.sort_by(|a, b| a.key().cmp(b.key()));
@@ -135,13 +206,33 @@ impl QuotaBook {
     /// Keeps a decision's estimate for its feedback.
     pub fn remember(&self, decision_id: &str, estimate: Estimate, now_ms: u64) {
         let mut estimates = self.estimates.lock().unwrap_or_else(|p| p.into_inner());
-        estimates.insert(decision_id.to_owned(), estimate, now_ms, ESTIMATE_TTL_MS);
+        estimates.insert(estimate_key(decision_id), estimate, now_ms);
     }
 
     /// The estimate of `decision_id`, removed: a decision is corrected once.
     pub fn estimate(&self, decision_id: &str, now_ms: u64) -> Option<Estimate> {
         let mut estimates = self.estimates.lock().unwrap_or_else(|p| p.into_inner());
-        estimates.get(decision_id, now_ms)?;
-        estimates.remove(decision_id)
+        estimates.remove(estimate_key(decision_id), now_ms)
     }
+}
+
+/// The hash a meter is found by: its kind, tenant, and policy and provider.
+fn key_hash(kind: Kind, tenant_id: &str, provider: Option<(&str, &str)>) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x5eed).hash_one((kind, tenant_id, provider))
+}
+
+fn matches(key: &MeterKey, kind: Kind, tenant_id: &str, provider: Option<(&str, &str)>) -> bool {
+    key.kind == kind
+        && match (&key.scope, provider) {
+            (Scope::Tenant { tenant_id: t }, None) => t == tenant_id,
+            (
+                Scope::Provider {
+                    tenant_id: t,
+                    policy_id,
+                    provider_id,
+                },
+                Some((policy, name)),
+            ) => t == tenant_id && policy_id == policy && provider_id == name,
+            _ => false,
+        }
 }
