@@ -14,7 +14,8 @@ use crate::runtime::clock;
 
 /// Prints the table; exit 0 with at least one window, 1 with none, 2 without the buckets.
 pub async fn run(client: &Client, args: &QuotaArgs) -> ExitCode {
-    let stores = match Stores::open(client, 1).await {
+    // Read only: the routers create the buckets with their replicas.
+    let stores = match Stores::existing(client).await {
         Ok(stores) => stores,
         Err(err) => {
             eprintln!(

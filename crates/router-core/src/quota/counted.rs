@@ -83,10 +83,19 @@ impl Router {
             let (decision, exported) = match decided {
                 Ok(decided) => decided,
                 Err(rejection) => {
+                    // Left with nothing because of a provider's quota: count it by the
+                    // limit that left the first one out.
                     let tag = rejection
                         .details
                         .contains_key("quota_frees_in_ms")
-                        .then_some(("provider", "rpm_or_tpm"));
+                        .then(|| {
+                            policy
+                                .providers
+                                .iter()
+                                .find_map(|p| ask.excludes(&p.name))
+                                .map_or("rpm", |(kind, _)| kind.as_str())
+                        })
+                        .map(|kind| ("provider", kind));
                     return Err(Uncounted::Refused(rejection, tag));
                 }
             };

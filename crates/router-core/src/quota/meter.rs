@@ -125,9 +125,13 @@ impl Meter {
             .max(1)
     }
 
-    /// Sets the limit (a policy change applies at once; the window's count stays).
+    /// Sets the limit (a policy change applies at once; the window's count stays). A raised
+    /// limit may have room again: the fleet is asked for it on the next decision.
     pub fn set_limit(&self, limit: u64) {
-        self.limit.store(limit, Ordering::Relaxed);
+        let old = self.limit.swap(limit, Ordering::Relaxed);
+        if limit > old {
+            self.fleet_full.store(false, Ordering::Relaxed);
+        }
     }
 
     /// Whether `amount` would be admitted at `now_ms`, taking nothing.

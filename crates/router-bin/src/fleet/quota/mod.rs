@@ -27,6 +27,24 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// Opens both buckets when they exist (a reader must not create them with its own
+    /// settings).
+    pub async fn existing(client: &Client) -> anyhow::Result<Stores> {
+        let js = jetstream::new(client.clone());
+        let open = |name: &'static str| {
+            let js = js.clone();
+            async move {
+                js.get_key_value(name)
+                    .await
+                    .with_context(|| format!("no key-value bucket {name}"))
+            }
+        };
+        Ok(Stores {
+            minute: open(record::MINUTE_BUCKET).await?,
+            calendar: open(record::CALENDAR_BUCKET).await?,
+        })
+    }
+
     /// Opens (or creates) both buckets with `replicas` copies.
     pub async fn open(client: &Client, replicas: usize) -> anyhow::Result<Stores> {
         let js = jetstream::new(client.clone());
