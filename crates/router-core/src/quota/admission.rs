@@ -38,6 +38,9 @@ pub fn estimated_tokens(context: &Map<String, Value>, policy: &Policy) -> Result
     Ok(policy.estimated_tokens())
 }
 
+/// A provider's meters with the amount a decision takes from each.
+type ProviderMeters = Arc<[(Arc<Meter>, u64)]>;
+
 /// A meter that refused, and how.
 #[derive(Debug, Clone)]
 pub struct Refusal {
@@ -108,7 +111,7 @@ pub struct Ask<'a> {
     /// Providers a take refused after they were found eligible.
     refused: Vec<String>,
     /// Each provider's meters (by its place in the policy), looked up once per decision.
-    providers: RefCell<Vec<Option<Arc<[(Arc<Meter>, u64)]>>>>,
+    providers: RefCell<Vec<Option<ProviderMeters>>>,
 }
 
 impl<'a> Ask<'a> {
@@ -148,7 +151,7 @@ impl<'a> Ask<'a> {
         ))
     }
 
-    fn provider_meters(&self, name: &str) -> Arc<[(Arc<Meter>, u64)]> {
+    fn provider_meters(&self, name: &str) -> ProviderMeters {
         let providers = &self.policy.providers;
         let Some(at) = providers.iter().position(|p| p.name == name) else {
             return Arc::from([]);
@@ -161,7 +164,7 @@ impl<'a> Ask<'a> {
         if let Some(meters) = &cache[at] {
             return meters.clone();
         }
-        let meters: Arc<[(Arc<Meter>, u64)]> = if provider.limits.is_limited() {
+        let meters: ProviderMeters = if provider.limits.is_limited() {
             [Kind::Requests, Kind::Tokens]
                 .into_iter()
                 .filter_map(|kind| self.provider_meter(provider, kind))
