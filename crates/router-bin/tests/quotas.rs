@@ -55,6 +55,23 @@ fn args<'a>(dir: &'a std::path::Path, prefix: &'a str) -> RouterArgs<'a> {
     )
 }
 
+/// Two routers counting in the buckets, one per subject prefix, serving `dir`'s policies.
+async fn two_routers(
+    server: &nats_harness::NatsServer,
+    dir: &std::path::Path,
+    prefixes: [&str; 2],
+) -> Vec<support::TestRouter> {
+    let mut started = Vec::new();
+    for prefix in prefixes {
+        started.push(
+            support::start_router(server, args(dir, prefix))
+                .await
+                .expect("router starts"),
+        );
+    }
+    started
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_routers_admit_the_limit_between_them_and_refuse_the_rest() {
     let server = tls_server();
@@ -65,12 +82,7 @@ async fn two_routers_admit_the_limit_between_them_and_refuse_the_rest() {
         json!({"providers": [{"name": "a", "weight": 100}], "quota": {"rpm": 40}}),
     )]);
     let prefixes = ["beamline.quota-a", "beamline.quota-b"];
-    let _a = support::start_router(&server, args(dir.path(), prefixes[0]))
-        .await
-        .expect("router a starts");
-    let _b = support::start_router(&server, args(dir.path(), prefixes[1]))
-        .await
-        .expect("router b starts");
+    let _routers = two_routers(&server, dir.path(), prefixes).await;
     let nats = client(&server).await;
     let window = minute_with_room(Duration::from_secs(20)).await;
     let replies = join_all((0..120).map(|i| {
@@ -146,12 +158,7 @@ async fn a_token_correction_on_one_router_is_seen_by_the_other() {
                "quota": {"tpm": 10000, "estimated_tokens": 100}}),
     )]);
     let prefixes = ["beamline.quotat-a", "beamline.quotat-b"];
-    let _a = support::start_router(&server, args(dir.path(), prefixes[0]))
-        .await
-        .expect("router a starts");
-    let _b = support::start_router(&server, args(dir.path(), prefixes[1]))
-        .await
-        .expect("router b starts");
+    let _routers = two_routers(&server, dir.path(), prefixes).await;
     let nats = client(&server).await;
     minute_with_room(Duration::from_secs(20)).await;
     let decide = |prefix: &str, i: u32| {

@@ -12,28 +12,18 @@ use serde_json::{json, Value};
 /// NOW is 2025-11-26T18:40:00Z: the start of a UTC minute.
 const MINUTE: u64 = 60_000;
 
-fn with_policy(policy_id: &str, doc: Value) -> Router {
-    let router = router();
-    upsert(&router, "acme", policy_id, doc);
-    router
-}
-
-fn request(policy_id: &str) -> Value {
-    set(base(), "policy_id", json!(policy_id))
-}
-
 fn decide(router: &Router, request: &Value, now: u64, seed: u64) -> Value {
     send_rng(router, request, now, &mut rng(seed))
 }
 
 #[test]
 fn a_provider_over_its_rpm_is_left_out_until_the_minute_ends() {
-    let router = with_policy(
+    let router = acme_with(
         "capped",
         json!({"providers": [{"name": "a", "weight": 100, "rpm": 3}, {"name": "b", "weight": 0}],
                "fallbacks": [{"to": "b"}]}),
     );
-    let req = request("capped");
+    let req = acme_request("capped");
     for i in 0..3 {
         assert_eq!(provider(&decide(&router, &req, NOW + i, i)), "a");
     }
@@ -47,7 +37,7 @@ fn a_provider_over_its_rpm_is_left_out_until_the_minute_ends() {
         "alone",
         json!({"providers": [{"name": "a", "weight": 100, "rpm": 1}]}),
     );
-    let alone = request("alone");
+    let alone = acme_request("alone");
     assert_eq!(provider(&decide(&router, &alone, NOW, 1)), "a");
     let refused = decide(&router, &alone, NOW + 15_000, 2);
     assert_eq!(refused["error"]["code"], "decision_failed", "{refused}");
@@ -61,11 +51,11 @@ fn a_provider_over_its_rpm_is_left_out_until_the_minute_ends() {
 
 #[test]
 fn a_tenant_over_its_rpm_gets_quota_exceeded_with_the_limit_usage_and_reset() {
-    let router = with_policy(
+    let router = acme_with(
         "limited",
         json!({"providers": [{"name": "a", "weight": 100}], "quota": {"rpm": 2}}),
     );
-    let req = request("limited");
+    let req = acme_request("limited");
     for i in 0..2 {
         assert_eq!(decide(&router, &req, NOW + i, i)["ok"], true);
     }
@@ -86,12 +76,12 @@ fn a_tenant_over_its_rpm_gets_quota_exceeded_with_the_limit_usage_and_reset() {
 
 #[test]
 fn feedback_with_more_tokens_than_estimated_uses_up_the_tpm() {
-    let router = with_policy(
+    let router = acme_with(
         "tokens",
         json!({"providers": [{"name": "a", "weight": 100, "tpm": 1000}],
                "quota": {"estimated_tokens": 100}}),
     );
-    let req = request("tokens");
+    let req = acme_request("tokens");
     let first = decide(&router, &req, NOW, 1);
     let id = first["decision"]["decision_id"].clone();
     // Nine more fit on the estimate (10 × 100 = 1000)...
@@ -120,13 +110,13 @@ fn feedback_with_more_tokens_than_estimated_uses_up_the_tpm() {
 #[test]
 fn a_day_budget_counts_spend_at_the_providers_price() {
     // 10 per million tokens; 1,000 tokens cost 0.01; a budget of 0.03 a day.
-    let router = with_policy(
+    let router = acme_with(
         "spend",
         json!({"providers": [{"name": "a", "weight": 100,
                               "price": {"input_per_mtok": 5, "output_per_mtok": 10}}],
                "quota": {"budget": {"day": 0.03}, "estimated_tokens": 1000}}),
     );
-    let req = request("spend");
+    let req = acme_request("spend");
     for i in 0..3 {
         assert_eq!(decide(&router, &req, NOW + i, i)["ok"], true);
     }
@@ -143,11 +133,11 @@ fn a_day_budget_counts_spend_at_the_providers_price() {
 
 #[test]
 fn raising_a_limit_live_keeps_the_windows_usage() {
-    let router = with_policy(
+    let router = acme_with(
         "live",
         json!({"providers": [{"name": "a", "weight": 100}], "quota": {"rpm": 2}}),
     );
-    let req = request("live");
+    let req = acme_request("live");
     for i in 0..2 {
         assert_eq!(decide(&router, &req, NOW + i, i)["ok"], true);
     }
@@ -169,13 +159,13 @@ fn raising_a_limit_live_keeps_the_windows_usage() {
 
 #[test]
 fn the_headroom_strategy_moves_traffic_away_as_a_provider_fills() {
-    let router = with_policy(
+    let router = acme_with(
         "headroom",
         json!({"strategy": "headroom",
                "providers": [{"name": "a", "weight": 50, "rpm": 100},
                              {"name": "b", "weight": 50, "rpm": 100}]}),
     );
-    let req = request("headroom");
+    let req = acme_request("headroom");
     let mut a = 0;
     for seed in 0..150 {
         if provider(&decide(&router, &req, NOW + seed, seed)) == "a" {

@@ -9,16 +9,6 @@ use common::*;
 use router_core::Router;
 use serde_json::{json, Value};
 
-fn with_policy(policy_id: &str, doc: Value) -> Router {
-    let router = router();
-    upsert(&router, "acme", policy_id, doc);
-    router
-}
-
-fn request(policy_id: &str) -> Value {
-    set(base(), "policy_id", json!(policy_id))
-}
-
 fn feedback(router: &Router, body: Value, now: u64) {
     router.feedback(&bytes(&body), now).expect("applied");
 }
@@ -48,8 +38,8 @@ fn tiers() -> Value {
 
 #[test]
 fn no_decision_reaches_tier_two_while_tier_one_has_an_eligible_provider() {
-    let router = with_policy("tiers", tiers());
-    let req = request("tiers");
+    let router = acme_with("tiers", tiers());
+    let req = acme_request("tiers");
     let all = shares(&router, &req, NOW, 2_000);
     assert_eq!(all.get("c"), None, "tier 2 is never used: {all:?}");
     // One tier-1 provider out: the other takes everything, still not tier 2.
@@ -73,14 +63,14 @@ fn no_decision_reaches_tier_two_while_tier_one_has_an_eligible_provider() {
 
 #[test]
 fn the_plan_lists_the_rest_by_tier_then_weight_then_fallback_targets() {
-    let router = with_policy(
+    let router = acme_with(
         "plan",
         json!({"providers": [{"name": "a", "weight": 10, "priority": 1},
                              {"name": "b", "weight": 90, "priority": 1},
                              {"name": "c", "weight": 100, "priority": 2}],
                "fallbacks": [{"when": {"status": ["timeout"]}, "to": "local_llm"}]}),
     );
-    let reply = send_rng(&router, &request("plan"), NOW, &mut rng(3));
+    let reply = send_rng(&router, &acme_request("plan"), NOW, &mut rng(3));
     let chosen = provider(&reply).to_owned();
     let expected: Vec<&str> = ["b", "a", "c", "local_llm"]
         .into_iter()
@@ -91,8 +81,8 @@ fn the_plan_lists_the_rest_by_tier_then_weight_then_fallback_targets() {
 
 #[test]
 fn a_rate_limit_cools_a_provider_for_its_retry_after_and_a_shorter_one_never_shortens_it() {
-    let router = with_policy("cool", tiers_without_breaker());
-    let req = request("cool");
+    let router = acme_with("cool", tiers_without_breaker());
+    let req = acme_request("cool");
     feedback(
         &router,
         json!({"tenant_id": "acme", "policy_id": "cool", "provider_id": "a",
@@ -121,14 +111,14 @@ fn a_rate_limit_cools_a_provider_for_its_retry_after_and_a_shorter_one_never_sho
 fn a_rate_limit_without_retry_after_cools_for_the_policy_default() {
     let mut doc = tiers_without_breaker();
     doc["rate_limit"] = json!({"default_retry_after": "2s"});
-    let router = with_policy("cool", doc);
+    let router = acme_with("cool", doc);
     feedback(
         &router,
         json!({"tenant_id": "acme", "policy_id": "cool", "provider_id": "b",
                "status": "rate_limited"}),
         NOW,
     );
-    let req = request("cool");
+    let req = acme_request("cool");
     assert_eq!(
         shares(&router, &req, NOW + 1_999, 200),
         HashMap::from([("a".to_owned(), 200)])
@@ -138,9 +128,9 @@ fn a_rate_limit_without_retry_after_cools_for_the_policy_default() {
 
 #[test]
 fn only_and_ignore_narrow_the_choice_and_an_empty_result_names_each_filter() {
-    let router = with_policy("tiers", tiers());
+    let router = acme_with("tiers", tiers());
     let only_c = set(
-        request("tiers"),
+        acme_request("tiers"),
         "constraints.only",
         json!(["c", "unknown"]),
     );
@@ -148,13 +138,13 @@ fn only_and_ignore_narrow_the_choice_and_an_empty_result_names_each_filter() {
         shares(&router, &only_c, NOW, 200),
         HashMap::from([("c".to_owned(), 200)])
     );
-    let ignore_a = set(request("tiers"), "constraints.ignore", json!(["a"]));
+    let ignore_a = set(acme_request("tiers"), "constraints.ignore", json!(["a"]));
     assert_eq!(
         shares(&router, &ignore_a, NOW, 200),
         HashMap::from([("b".to_owned(), 200)])
     );
     let nothing = set(
-        set(request("tiers"), "constraints.only", json!(["a", "b"])),
+        set(acme_request("tiers"), "constraints.only", json!(["a", "b"])),
         "constraints.ignore",
         json!(["a", "b"]),
     );
@@ -166,7 +156,7 @@ fn only_and_ignore_narrow_the_choice_and_an_empty_result_names_each_filter() {
         json!({"a": "ignore", "b": "ignore", "c": "only"}),
         "{reply}"
     );
-    let wrong = set(request("tiers"), "constraints.only", json!("a"));
+    let wrong = set(acme_request("tiers"), "constraints.only", json!("a"));
     let reply = send(&router, &wrong);
     assert_eq!(reply["ok"], false);
     assert_eq!(reply["error"]["code"], "invalid_request", "{reply}");
@@ -190,7 +180,7 @@ fn report_latency(router: &Router, provider: &str, ms: f64, now: u64) {
 /// `n` callers one after the other at `now`: each decides, "calls" the provider (whose
 /// latency is `latency(provider)`) and reports it. Returns the shares.
 fn play(router: &Router, n: u64, now: u64, latency: impl Fn(&str) -> f64) -> HashMap<String, u64> {
-    let req = request("adaptive");
+    let req = acme_request("adaptive");
     let mut counts = HashMap::new();
     for seed in 0..n {
         let reply = send_rng(router, &req, now, &mut rng(seed));
@@ -203,7 +193,7 @@ fn play(router: &Router, n: u64, now: u64, latency: impl Fn(&str) -> f64) -> Has
 
 #[test]
 fn adaptive_keeps_the_weights_inside_the_buffer_and_leaves_a_slow_provider() {
-    let router = with_policy("adaptive", adaptive());
+    let router = acme_with("adaptive", adaptive());
     let close = play(
         &router,
         2_000,
@@ -226,15 +216,15 @@ fn adaptive_keeps_the_weights_inside_the_buffer_and_leaves_a_slow_provider() {
         (20..=200).contains(&slow),
         "about the explore share (5 %) goes to a: {after:?}"
     );
-    let reply = send_at(&router, &request("adaptive"), NOW + 20);
+    let reply = send_at(&router, &acme_request("adaptive"), NOW + 20);
     assert_eq!(reply["decision"]["reason"], "adaptive", "{reply}");
     assert!(reply["decision"]["score"].is_number(), "{reply}");
 }
 
 #[test]
 fn adaptive_skips_a_degraded_provider_while_another_is_healthy() {
-    let router = with_policy("adaptive", adaptive());
-    let req = request("adaptive");
+    let router = acme_with("adaptive", adaptive());
+    let req = acme_request("adaptive");
     for t in 0..200u64 {
         feedback(
             &router,
@@ -250,7 +240,7 @@ fn adaptive_skips_a_degraded_provider_while_another_is_healthy() {
 
 #[test]
 fn bad_feedback_figures_are_refused() {
-    let router = with_policy("adaptive", adaptive());
+    let router = acme_with("adaptive", adaptive());
     for body in [
         json!({"tenant_id": "acme", "provider_id": "a", "outcome": "success", "ttft_ms": -1}),
         json!({"tenant_id": "acme", "provider_id": "a", "status": "rate_limited",
@@ -278,7 +268,7 @@ fn concurrent(
     (start, until, count_from): (u64, u64, u64),
     latency: impl Fn(&str, u64) -> f64,
 ) -> HashMap<String, u64> {
-    let req = request(policy_id);
+    let req = acme_request(policy_id);
     let mut counts = HashMap::new();
     let mut seed = 0;
     for at in (start..until).step_by(10) {
@@ -309,7 +299,7 @@ fn eight_concurrent_callers_leave_a_provider_that_became_three_times_slower() {
     // 3,000 ms. In the last 2 s of the next 6 s it gets about the explore share (5 %):
     // decisions in flight do not outweigh a 3.3× latency gap (the load counts only as a
     // share of a known capacity).
-    let router = with_policy(
+    let router = acme_with(
         "eight",
         json!({"strategy": "adaptive",
                "providers": [{"name": "fast", "weight": 50}, {"name": "slow", "weight": 50}]}),
@@ -341,7 +331,7 @@ fn eight_concurrent_callers_leave_a_provider_that_became_three_times_slower() {
 fn a_known_capacity_spreads_load_to_the_provider_with_room() {
     // Same latency; `small` serves 2 calls at once, `large` 50: with 8 callers in flight
     // the load on small counts and most decisions go to large.
-    let router = with_policy(
+    let router = acme_with(
         "capacity",
         json!({"strategy": "adaptive", "adaptive": {"explore": 0.0},
                "providers": [{"name": "small", "weight": 50, "max_concurrency": 2},

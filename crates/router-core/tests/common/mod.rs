@@ -45,6 +45,18 @@ pub fn upsert(router: &Router, tenant: &str, policy_id: &str, doc: Value) {
     router.policies().upsert(policy);
 }
 
+/// A router with the shipped policies and `doc` as acme's policy `policy_id`.
+pub fn acme_with(policy_id: &str, doc: Value) -> Router {
+    let router = router();
+    upsert(&router, "acme", policy_id, doc);
+    router
+}
+
+/// `base()` under acme's policy `policy_id`.
+pub fn acme_request(policy_id: &str) -> Value {
+    set(base(), "policy_id", json!(policy_id))
+}
+
 /// A deterministic random source.
 pub fn rng(seed: u64) -> SmallRng {
     SmallRng::seed_from_u64(seed)
