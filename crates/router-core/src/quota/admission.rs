@@ -38,6 +38,10 @@ pub fn estimated_tokens(context: &Map<String, Value>, policy: &Policy) -> Result
     Ok(policy.estimated_tokens())
 }
 
+/// `retry_after_ms` of a refusal while a lease is on its way (at most): a moment, not the
+/// window's end.
+const PENDING_RETRY_MS: u64 = 1_000;
+
 /// A provider's meters with the amount a decision takes from each.
 type ProviderMeters = Arc<[(Arc<Meter>, u64)]>;
 
@@ -83,7 +87,7 @@ impl Refusal {
         };
         let retry_after_ms = match self.verdict {
             Verdict::Exhausted { retry_after_ms } => retry_after_ms,
-            _ => self.meter.retry_after_ms(now_ms).min(1_000),
+            _ => self.meter.retry_after_ms(now_ms).min(PENDING_RETRY_MS),
         };
         Rejection::new(ErrorCode::QuotaExceeded, message)
             .with_detail("scope", key.scope.as_str())
@@ -176,7 +180,8 @@ impl<'a> Ask<'a> {
         meters
     }
 
-    fn tenant_meters(&self, price: Option<Price>) -> Vec<(Arc<Meter>, u64)> {
+    /// The tenant's meters with their amounts; the budgets (at `price`) only `with_spend`.
+    fn tenant_meters(&self, price: Option<Price>, with_spend: bool) -> Vec<(Arc<Meter>, u64)> {
         let Some(quota) = self.tenant else {
             return Vec::new();
         };
@@ -188,6 +193,7 @@ impl<'a> Ask<'a> {
             (Kind::SpendMonth, quota.budget_month_micros, spend),
         ]
         .into_iter()
+        .filter(|(kind, _, _)| with_spend || !kind.is_spend())
         .filter_map(|(kind, limit, amount)| {
             Some((
                 self.book.meter_for(kind, self.tenant_id, None, limit?),
@@ -200,9 +206,8 @@ impl<'a> Ask<'a> {
     /// The tenant's first refusing meter of `rpm`/`tpm`, checked before deciding (spend
     /// depends on the provider and is taken after).
     pub fn tenant_refusal(&self) -> Option<Refusal> {
-        self.tenant_meters(None)
+        self.tenant_meters(None, false)
             .into_iter()
-            .filter(|(meter, _)| !meter.key().kind.is_spend())
             .find_map(|(meter, amount)| match meter.check(amount, self.now_ms) {
                 Verdict::Admit => None,
                 Verdict::Pending if self.may_wait => None,
@@ -214,7 +219,7 @@ impl<'a> Ask<'a> {
     /// `retry_after_ms`.
     pub fn excludes(&self, provider: &str) -> Option<(Kind, u64)> {
         if self.refused.iter().any(|name| name == provider) {
-            return Some((Kind::Requests, 1_000));
+            return Some((Kind::Requests, PENDING_RETRY_MS));
         }
         self.provider_meters(provider)
             .iter()
@@ -223,7 +228,10 @@ impl<'a> Ask<'a> {
                 match meter.check(amount, self.now_ms) {
                     Verdict::Admit => None,
                     Verdict::Pending if self.may_wait => None,
-                    Verdict::Pending => Some((kind, meter.retry_after_ms(self.now_ms).min(1_000))),
+                    Verdict::Pending => Some((
+                        kind,
+                        meter.retry_after_ms(self.now_ms).min(PENDING_RETRY_MS),
+                    )),
                     Verdict::Exhausted { retry_after_ms } => Some((kind, retry_after_ms)),
                 }
             })
@@ -252,7 +260,7 @@ impl<'a> Ask<'a> {
         let price = self.policy.provider(provider).and_then(|p| p.limits.price);
         let of_provider = self.provider_meters(provider);
         let meters = self
-            .tenant_meters(price)
+            .tenant_meters(price, true)
             .into_iter()
             .chain(of_provider.iter().cloned());
         let mut taken: Vec<Taken> = Vec::new();

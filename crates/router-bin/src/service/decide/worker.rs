@@ -109,53 +109,24 @@ impl Worker {
         backpressure.intake.start_one();
         backpressure.classify();
         let taken = Instant::now();
-        let mut handled = respond(&self.path, &arrival.message, false);
-        if matches!(handled.outcome, Outcome::AwaitingLease) {
-            // The quota sync is fetching a lease: wait for it off this worker.
+        let handled = respond(&self.path, &arrival.message, false);
+        let awaiting = matches!(handled.outcome, Outcome::AwaitingLease);
+        let settles = handled.idempotent.is_some() && self.path.fleet_idempotency.is_some();
+        if awaiting || settles {
+            // A quota lease on its way, or the key settled with the fleet: off this
+            // worker; the reply follows from there.
             let (client, path) = (self.client.clone(), self.path.clone());
             tokio::spawn(async move {
-                // Asked again after each pass of the sync task, until the lease came or
-                // the wait is over (then a meter still dry refuses).
-                let deadline = tokio::time::Instant::now() + LEASE_WAIT;
-                let mut handled = None;
-                while let Some(leased) = &path.quota_leased {
-                    let _ = tokio::time::timeout_at(deadline, leased.notified()).await;
-                    if tokio::time::Instant::now() >= deadline {
-                        break;
-                    }
-                    let again = respond(&path, &arrival.message, false);
-                    if !matches!(again.outcome, Outcome::AwaitingLease) {
-                        handled = Some(again);
-                        break;
-                    }
-                }
-                let mut handled = handled.unwrap_or_else(|| respond(&path, &arrival.message, true));
-                if let Some(sync) = &path.sticky_sync {
-                    sync.offer(&handled);
-                }
-                if let (Some(ours), Some(fleet)) =
-                    (handled.idempotent.take(), &path.fleet_idempotency)
-                {
-                    handled = fleet.settle(&path.router, ours, handled).await;
-                }
-                finish(&client, &path, &arrival, handled, taken).await;
+                let handled = if awaiting {
+                    answer_after_lease(&path, &arrival.message).await
+                } else {
+                    handled
+                };
+                complete(&client, &path, &arrival, handled, taken).await;
             });
             return;
         }
-        if let Some(sync) = &self.path.sticky_sync {
-            sync.offer(&handled);
-        }
-        if let (Some(ours), Some(fleet)) = (handled.idempotent.take(), &self.path.fleet_idempotency)
-        {
-            // The key is settled with the fleet off this worker; the reply follows from there.
-            let (client, path, fleet) = (self.client.clone(), self.path.clone(), fleet.clone());
-            tokio::spawn(async move {
-                let handled = fleet.settle(&path.router, ours, handled).await;
-                finish(&client, &path, &arrival, handled, taken).await;
-            });
-            return;
-        }
-        finish(&self.client, &self.path, &arrival, handled, taken).await;
+        complete(&self.client, &self.path, &arrival, handled, taken).await;
     }
 
     /// Publishes the reply and counts it (its processing from `started`); intake rejections
@@ -204,4 +175,40 @@ impl Worker {
             }
         }
     }
+}
+
+/// The answer to a request that waited for a quota lease: asked again after each pass of
+/// the sync task until the lease came, or once more when [`LEASE_WAIT`] is over (then a
+/// meter still dry refuses).
+async fn answer_after_lease(path: &DecidePath, message: &Message) -> Handled {
+    let deadline = tokio::time::Instant::now() + LEASE_WAIT;
+    while let Some(leased) = &path.quota_leased {
+        let _ = tokio::time::timeout_at(deadline, leased.notified()).await;
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        let again = respond(path, message, false);
+        if !matches!(again.outcome, Outcome::AwaitingLease) {
+            return again;
+        }
+    }
+    respond(path, message, true)
+}
+
+/// Offers a new sticky mapping to the fleet, settles a first decision for an idempotency key
+/// with it (`idempotency_store = "kv"`), then replies.
+async fn complete(
+    client: &Client,
+    path: &DecidePath,
+    arrival: &Arrival,
+    mut handled: Handled,
+    taken: Instant,
+) {
+    if let Some(sync) = &path.sticky_sync {
+        sync.offer(&handled);
+    }
+    if let (Some(ours), Some(fleet)) = (handled.idempotent.take(), &path.fleet_idempotency) {
+        handled = fleet.settle(&path.router, ours, handled).await;
+    }
+    finish(client, path, arrival, handled, taken).await;
 }
