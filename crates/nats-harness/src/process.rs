@@ -42,6 +42,7 @@ pub fn name(pid: u32) -> Option<String> {
 }
 
 /// True when `pid` is alive and runs a nats-server executable (`argv[0]` ends with
+/// `nats-server`, or, while its command line is still empty during exec, its command name is
 /// `nats-server`). When its command line cannot be read, a live pid is trusted.
 pub fn is_nats_server(pid: u32) -> bool {
     if !is_alive(pid) {
@@ -51,9 +52,12 @@ pub fn is_nats_server(pid: u32) -> bool {
         return false;
     };
     match Process::new(raw).and_then(|process| process.cmdline()) {
-        Ok(argv) => argv
-            .first()
-            .is_some_and(|argv0| argv0.ends_with("nats-server")),
+        Ok(argv) => match argv.first() {
+            Some(argv0) => argv0.ends_with("nats-server"),
+            // A process in the middle of exec has its new name but not yet its new command
+            // line: judge by the name the kernel already set.
+            None => name(pid).is_some_and(|comm| comm == "nats-server"),
+        },
         Err(_) => true,
     }
 }
