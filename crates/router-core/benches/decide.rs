@@ -6,67 +6,16 @@
 //! `handle` by wall-clock time (criterion's default) and, on 64-bit Linux, `handle_cpu` by
 //! the benchmark thread's CPU time, which other load on a shared machine does not inflate.
 
+mod fixture;
+
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::measurement::Measurement;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use router_core::{Policy, Router, RouterSettings};
 
-/// A fixed "now" (epoch ms): sticky mappings never expire during a run.
-const NOW_MS: u64 = 1_764_182_400_000;
-
-fn router() -> Router {
-    let router = Router::new(RouterSettings::default());
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/policies");
-    let report = router
-        .policies()
-        .load_dir(&dir)
-        .expect("config/policies is readable");
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
-    // The same providers under the adaptive strategy, with live state from feedback.
-    let text = std::fs::read_to_string(dir.join("default_tenant/default.json"))
-        .expect("default_tenant/default.json is readable");
-    let mut doc: serde_json::Value = serde_json::from_str(&text).expect("policy JSON");
-    doc["strategy"] = serde_json::json!("adaptive");
-    let adaptive = Policy::from_value(&doc, "default_tenant", "adaptive").expect("valid policy");
-    let providers: Vec<String> = adaptive.providers.iter().map(|p| p.name.clone()).collect();
-    router.policies().upsert(adaptive);
-    // The same providers with per-provider rpm/tpm, for a tenant with a quota (limits never
-    // reached during a run): the cost of counting. Another tenant, so `plain` counts nothing.
-    let mut counted: serde_json::Value = serde_json::from_str(&text).expect("policy JSON");
-    for provider in counted["providers"].as_array_mut().expect("providers") {
-        provider["rpm"] = serde_json::json!(1_000_000_000_000u64);
-        provider["tpm"] = serde_json::json!(1_000_000_000_000u64);
-    }
-    counted["quota"] =
-        serde_json::json!({"rpm": 1_000_000_000_000u64, "tpm": 1_000_000_000_000u64});
-    let counted = Policy::from_value(&counted, "metered", "default").expect("valid policy");
-    router.policies().upsert(counted);
-    for (i, provider) in providers.iter().enumerate() {
-        let feedback = serde_json::json!({"tenant_id": "default_tenant", "policy_id": "adaptive",
-            "provider_id": provider, "outcome": "success", "latency_ms": 800 + 100 * i});
-        router
-            .feedback(feedback.to_string().as_bytes(), NOW_MS)
-            .expect("feedback applied");
-    }
-    router
-}
-
-const PLAIN: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0c5d9e7b13","tenant_id":"default_tenant","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"type":"text.generate","payload":{"prompt":"Summarise the quarterly report in three sentences.","max_tokens":256}},"constraints":{"region":"eu"}}"#;
-
-const STICKY: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0c5d9e7b13","tenant_id":"default_tenant","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"type":"text.generate","payload":{"prompt":"Summarise the quarterly report in three sentences.","max_tokens":256}},"constraints":{"region":"eu"},"metadata":{"user_id":"user-42"}}"#;
-
-/// `PLAIN` under the adaptive strategy (same providers).
-const ADAPTIVE: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0c5d9e7b13","tenant_id":"default_tenant","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"type":"text.generate","payload":{"prompt":"Summarise the quarterly report in three sentences.","max_tokens":256}},"constraints":{"region":"eu","policy_id":"adaptive"}}"#;
-
-/// `PLAIN` for the tenant whose policy has quotas (same providers, limits never reached).
-const QUOTA: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0c5d9e7b13","tenant_id":"metered","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"type":"text.generate","payload":{"prompt":"Summarise the quarterly report in three sentences.","max_tokens":256}},"constraints":{"region":"eu"}}"#;
-
-/// Valid JSON, rejected at intake: `task.type` is missing.
-const INVALID: &str = r#"{"version":"1","request_id":"8f2c1a4e-0b7d-4e34-9a61-2f0c5d9e7b13","tenant_id":"default_tenant","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"payload":{"prompt":"Summarise the quarterly report in three sentences.","max_tokens":256}},"constraints":{"region":"eu"}}"#;
+use fixture::{router, NOW_MS, VARIANTS};
 
 fn wall_time(c: &mut Criterion) {
     request_path(c, "handle");
@@ -76,13 +25,7 @@ fn request_path<M: Measurement>(c: &mut Criterion<M>, group_name: &str) {
     let router = router();
     let mut group = c.benchmark_group(group_name);
     group.throughput(Throughput::Elements(1));
-    for (name, body, ok) in [
-        ("plain", PLAIN, true),
-        ("sticky_user_id", STICKY, true),
-        ("adaptive", ADAPTIVE, true),
-        ("quota", QUOTA, true),
-        ("invalid_request", INVALID, false),
-    ] {
+    for (name, body, ok) in VARIANTS {
         let body = body.as_bytes();
         let mut rng = SmallRng::seed_from_u64(7);
         // Check once that the variant measures what its name says.

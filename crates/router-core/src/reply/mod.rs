@@ -1,4 +1,10 @@
-//! Reply envelopes (CONTRACT §3), encoded straight to bytes.
+//! Reply envelopes (CONTRACT §3), encoded straight to bytes: the success reply by a writer
+//! of its own ([`success`]), error replies through `serde`.
+
+mod json;
+mod success;
+#[cfg(test)]
+mod tests;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -16,6 +22,9 @@ pub struct ReplyContext<'a> {
     pub trace_id: Option<&'a str>,
 }
 
+/// The success envelope as `serde` writes it: the reference the success writer is tested
+/// against.
+#[cfg(test)]
 #[derive(Serialize)]
 struct Success<'a> {
     ok: bool,
@@ -44,12 +53,7 @@ struct ErrorBody<'a> {
 
 /// `{"ok": true, "decision": ..., "context": ...}`; `replayed` is added only when true.
 pub fn encode_success(decision: &Decision, context: ReplyContext<'_>, replayed: bool) -> Vec<u8> {
-    encode(&Success {
-        ok: true,
-        decision,
-        context,
-        replayed,
-    })
+    success::encode(decision, context, replayed)
 }
 
 /// `{"ok": false, "error": ..., "context": ...}`.
