@@ -31,25 +31,31 @@ pub fn decode(
     decode_inner(body, version_header, limits, &mut ids).map_err(|rejection| {
         Box::new(RejectedRequest {
             rejection,
-            request_id: ids.request_id,
-            trace_id: ids.trace_id,
-            tenant_id: ids.tenant_id,
+            request_id: ids.request_id.and_then(owned_string),
+            trace_id: ids.trace_id.and_then(owned_string),
+            tenant_id: ids.tenant_id.and_then(owned_string),
         })
     })
 }
 
+/// The identifiers a rejection can name, as their raw JSON: read into strings only when the
+/// request is rejected, so that a request that passes copies each of them once.
 #[derive(Default)]
-struct KnownIds {
-    request_id: Option<String>,
-    trace_id: Option<String>,
-    tenant_id: Option<String>,
+struct KnownIds<'a> {
+    request_id: Option<&'a RawValue>,
+    trace_id: Option<&'a RawValue>,
+    tenant_id: Option<&'a RawValue>,
 }
 
-fn decode_inner(
-    body: &[u8],
+fn owned_string(raw: &RawValue) -> Option<String> {
+    parse_string(raw).map(Cow::into_owned)
+}
+
+fn decode_inner<'a>(
+    body: &'a [u8],
     version_header: Option<&str>,
     limits: &IntakeLimits,
-    known: &mut KnownIds,
+    known: &mut KnownIds<'a>,
 ) -> Result<DecideRequest, Rejection> {
     use IntakeErrorCode::*;
 
@@ -94,9 +100,9 @@ fn decode_inner(
     let top_request_id = wire
         .request_id
         .map(|raw| required_string(raw, "request_id"));
-    if let Some(Ok(id)) = &top_request_id {
+    if let (Some(Ok(id)), Some(raw)) = (&top_request_id, wire.request_id) {
         if is_valid_id(id) {
-            known.request_id = Some(id.clone());
+            known.request_id = Some(raw);
         }
     }
 
@@ -107,21 +113,22 @@ fn decode_inner(
         None => None,
     };
 
-    let (request_id, id_field) = match (top_request_id, message.as_ref().and_then(|m| m.message_id))
-    {
-        (Some(id), _) => (id?, "request_id"),
-        (None, Some(raw)) => (
-            required_string(raw, "message.message_id")?,
-            "message.message_id",
-        ),
-        (None, None) => {
-            return Err(Rejection::intake(
-                CorrelationFieldsInvalid,
-                "request_id",
-                "request_id is missing",
-            ))
-        }
-    };
+    let (request_id, id_field, id_raw) =
+        match (top_request_id, message.as_ref().and_then(|m| m.message_id)) {
+            (Some(id), _) => (id?, "request_id", wire.request_id),
+            (None, Some(raw)) => (
+                required_string(raw, "message.message_id")?,
+                "message.message_id",
+                Some(raw),
+            ),
+            (None, None) => {
+                return Err(Rejection::intake(
+                    CorrelationFieldsInvalid,
+                    "request_id",
+                    "request_id is missing",
+                ))
+            }
+        };
     if !is_valid_id(&request_id) {
         return Err(Rejection::intake(
             CorrelationFieldsInvalid,
@@ -130,7 +137,7 @@ fn decode_inner(
         ));
     }
     if known.request_id.is_none() {
-        known.request_id = Some(request_id.clone());
+        known.request_id = id_raw;
     }
 
     let tenant_id = match wire.tenant_id {
@@ -150,7 +157,7 @@ fn decode_inner(
             format!("tenant_id must be 1 to {MAX_TENANT_BYTES} bytes of [A-Za-z0-9._-]"),
         ));
     }
-    known.tenant_id = Some(tenant_id.clone());
+    known.tenant_id = wire.tenant_id;
 
     let trace_id = match wire.trace_id {
         Some(raw) => {
@@ -162,7 +169,7 @@ fn decode_inner(
                     "trace_id must be 32 lowercase hex digits or a UUID",
                 ));
             }
-            known.trace_id = Some(trace_id.clone());
+            known.trace_id = Some(raw);
             Some(trace_id)
         }
         None => None,
