@@ -112,6 +112,13 @@ pub(super) fn parse_string(raw: &RawValue) -> Option<Cow<'_, str>> {
     if !text.starts_with('"') {
         return None;
     }
+    // A raw value is valid JSON: a string without a backslash is exactly the text between
+    // its quotes (a control character or a stray quote would not have parsed).
+    if let Some(inner) = text.get(1..text.len() - 1) {
+        if !inner.as_bytes().contains(&b'\\') {
+            return Some(Cow::Borrowed(inner));
+        }
+    }
     match serde_json::from_str::<&str>(text) {
         Ok(borrowed) => Some(Cow::Borrowed(borrowed)),
         Err(_) => serde_json::from_str::<String>(text).ok().map(Cow::Owned),
