@@ -8,6 +8,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Tenants and policies by name, hashed with a fast seeded hash: every decision looks up
+/// its tenant and policy here.
+type NameMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 use arc_swap::ArcSwap;
 
 use super::model::Policy;
@@ -20,9 +24,9 @@ const MAX_POLICY_FILE_BYTES: u64 = 1024 * 1024;
 /// All policies, by tenant then policy id.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
-    by_tenant: HashMap<String, HashMap<String, Arc<Policy>>>,
+    by_tenant: NameMap<NameMap<Arc<Policy>>>,
     /// Each tenant's limits: the tightest its policies declare.
-    tenant_quotas: HashMap<String, TenantQuota>,
+    tenant_quotas: NameMap<TenantQuota>,
 }
 
 impl PolicySet {
