@@ -25,7 +25,9 @@ const MAX_BLOCKS: usize = 1000;
 /// topology (`router --responder echo --subject-prefix <prefix>`) in interleaved rounds:
 /// after one warm-up of each side, `--blocks` blocks of four rounds (echo, router, router,
 /// echo) of `--round` each. Each block gives router ÷ echo ratios of throughput, latency and
-/// CPU per request (with `--router-pid` and `--echo-pid`).
+/// CPU per request (with `--router-pid` and `--echo-pid`). With `--raw-echo-prefix` too, a
+/// minimal responder (`raw-echo`) is measured as well, in blocks of six rounds (raw echo,
+/// echo, router, router, echo, raw echo), and each block also gives router ÷ raw echo.
 ///
 /// Exit status: 0 when the run was done (errors, if any, are in the report), 1 when it
 /// could not be done (no server, TLS refused, no responders), 2 for bad options (missing
@@ -58,7 +60,8 @@ pub struct Args {
     /// Interleaved rounds: unrecorded settling time at the start of each round.
     #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
     pub round_warmup: Duration,
-    /// Interleaved rounds: blocks of four rounds (echo, router, router, echo).
+    /// Interleaved rounds: blocks of four rounds (echo, router, router, echo), or six with
+    /// --raw-echo-prefix (raw echo, echo, router, router, echo, raw echo).
     #[arg(long, default_value_t = 8)]
     pub blocks: usize,
     /// Open loop: send this many requests per second in total, on schedule, and measure
@@ -75,12 +78,19 @@ pub struct Args {
     /// Measure only the echo responder named by --echo-prefix (no router needed).
     #[arg(long, requires = "echo_prefix")]
     pub echo_only: bool,
+    /// Subject prefix of the raw echo (`raw-echo --subject-prefix <prefix>`); adds its rounds
+    /// to the interleaved blocks (six rounds each) and the router ÷ raw echo ratios.
+    #[arg(long, requires = "echo_prefix", conflicts_with = "echo_only")]
+    pub raw_echo_prefix: Option<String>,
     /// Pid of the router process: its CPU per request and memory are measured.
     #[arg(long)]
     pub router_pid: Option<u32>,
     /// Pid of the echo responder process: its CPU per request and memory are measured.
     #[arg(long)]
     pub echo_pid: Option<u32>,
+    /// Pid of the raw echo process: its CPU per request and memory are measured.
+    #[arg(long, requires = "raw_echo_prefix")]
+    pub raw_echo_pid: Option<u32>,
     /// Router Prometheus endpoint read after the run (backpressure counter, and peak RSS
     /// when --router-pid is not given).
     #[arg(long)]
@@ -89,7 +99,7 @@ pub struct Args {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Sticky users per tenant in the request corpus (`u-0` .. `u-<n-1>`).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = crate::corpus::DEFAULT_USERS)]
     pub users: u64,
     /// How long to wait for a responder on a subject before giving up the run.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
@@ -154,6 +164,8 @@ pub struct Plan {
     pub router_subject: String,
     /// Echo responder's decide subject, when one is measured.
     pub echo_subject: Option<String>,
+    /// Raw echo's decide subject, when it is measured (interleaved mode only).
+    pub raw_echo_subject: Option<String>,
     /// What is measured.
     pub mode: Mode,
     /// Closed or open loop.
@@ -170,7 +182,7 @@ pub struct Plan {
     pub round: Duration,
     /// Settling time at the start of each round.
     pub round_warmup: Duration,
-    /// Blocks of four interleaved rounds.
+    /// Blocks of interleaved rounds (four each, six with the raw echo).
     pub blocks: usize,
     /// Per-request timeout.
     pub request_timeout: Duration,
@@ -184,6 +196,8 @@ pub struct Plan {
     pub router_pid: Option<u32>,
     /// Echo responder process.
     pub echo_pid: Option<u32>,
+    /// Raw echo process.
+    pub raw_echo_pid: Option<u32>,
     /// Show a progress bar.
     pub progress: bool,
 }
@@ -229,10 +243,17 @@ impl Plan {
             .as_deref()
             .map(|prefix| decide_subject(prefix, "--echo-prefix"))
             .transpose()?;
+        let raw_echo_subject = args
+            .raw_echo_prefix
+            .as_deref()
+            .map(|prefix| decide_subject(prefix, "--raw-echo-prefix"))
+            .transpose()?;
+
         let tls = args.nats.client_tls()?;
         for (pid, option) in [
             (args.router_pid, "--router-pid"),
             (args.echo_pid, "--echo-pid"),
+            (args.raw_echo_pid, "--raw-echo-pid"),
         ] {
             if let Some(pid) = pid {
                 ProcessProbe::new(pid).with_context(|| format!("{option} {pid}"))?;
@@ -248,6 +269,7 @@ impl Plan {
             tls,
             router_subject,
             echo_subject,
+            raw_echo_subject,
             mode,
             load,
             concurrency: args.concurrency,
@@ -263,6 +285,7 @@ impl Plan {
             metrics_url: args.metrics_url.clone(),
             router_pid: args.router_pid,
             echo_pid: args.echo_pid,
+            raw_echo_pid: args.raw_echo_pid,
             progress: !args.quiet && stderr_is_terminal,
         })
     }
@@ -325,6 +348,45 @@ mod tests {
     }
 
     #[test]
+    fn raw_echo_joins_the_interleaved_rounds() {
+        let plan = Plan::from_args(&args(&["--echo-prefix", "beamline.echo"]), true).expect("plan");
+        assert_eq!(plan.raw_echo_subject, None);
+        let pid = std::process::id().to_string();
+        let plan = Plan::from_args(
+            &args(&[
+                "--echo-prefix",
+                "beamline.echo",
+                "--raw-echo-prefix",
+                "beamline.raw",
+                "--raw-echo-pid",
+                &pid,
+            ]),
+            true,
+        )
+        .expect("plan");
+        assert_eq!(plan.mode, Mode::Interleaved);
+        assert_eq!(
+            plan.raw_echo_subject.as_deref(),
+            Some("beamline.raw.v1.decide")
+        );
+        assert_eq!(plan.raw_echo_pid, Some(std::process::id()));
+        for argv in [
+            vec!["router-bench", "--raw-echo-prefix", "beamline.raw"],
+            vec![
+                "router-bench",
+                "--echo-prefix",
+                "e",
+                "--echo-only",
+                "--raw-echo-prefix",
+                "r",
+            ],
+            vec!["router-bench", "--echo-prefix", "e", "--raw-echo-pid", "1"],
+        ] {
+            assert!(Args::try_parse_from(&argv).is_err(), "{argv:?}");
+        }
+    }
+
+    #[test]
     fn prefix_and_connections() {
         let plan = Plan::from_args(
             &args(&["--subject-prefix", "acme.router.", "--concurrency", "2"]),
@@ -349,6 +411,10 @@ mod tests {
             (vec!["--rate", "NaN"], "--rate"),
             (vec!["--subject-prefix", "a b"], "--subject-prefix"),
             (vec!["--echo-prefix", "a.>"], "--echo-prefix"),
+            (
+                vec!["--echo-prefix", "e", "--raw-echo-prefix", "r *"],
+                "--raw-echo-prefix",
+            ),
             (vec!["--blocks", "0"], "--blocks"),
             (vec!["--round", "0s"], "--round"),
             (

@@ -15,6 +15,9 @@ pub const TENANTS: [&str; 3] = ["default_tenant", "acme", "globex"];
 /// The policy every request asks for (explicitly or by default).
 pub const POLICY_ID: &str = "default";
 
+/// Sticky users per tenant unless `router-bench --users` says otherwise.
+pub const DEFAULT_USERS: u64 = 100;
+
 /// The shape of request `n` (cycle of ten).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {

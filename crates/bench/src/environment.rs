@@ -42,7 +42,7 @@ pub struct Environment {
     pub round_s: Option<f64>,
     /// Settling time at the start of each round, in seconds.
     pub round_warmup_s: Option<f64>,
-    /// Blocks of four interleaved rounds.
+    /// Blocks of interleaved rounds (four each, six with the raw echo).
     pub blocks: Option<usize>,
     /// Request timeout in seconds.
     pub request_timeout_s: f64,
@@ -50,6 +50,9 @@ pub struct Environment {
     pub router_subject: String,
     /// Subject the echo responder's requests went to.
     pub echo_subject: Option<String>,
+    /// Subject the raw echo's requests went to, when it was measured.
+    #[serde(default)]
+    pub raw_echo_subject: Option<String>,
     /// `release` or `debug`: a debug bench is far slower and should not set a baseline.
     pub bench_build: String,
     /// Version of the bench itself.

@@ -1,18 +1,23 @@
 //! The figures of interleaved rounds, shared by the bench (which measures them) and the perf
 //! gate (which judges them): one round per side and time slot, one block of four rounds
-//! (echo, router, router, echo), and the ratios of each block with their median and spread.
+//! (echo, router, router, echo) or, with the raw echo, six (raw echo, echo, router, router,
+//! echo, raw echo), and the ratios of each block with their median and spread.
 //!
-//! A block is an ABBA design: a drift of the machine that is linear in time weighs the same
-//! on both sides, so it cancels out of the block's ratios. The verdict uses the median over
-//! blocks, and a distribution-free confidence interval of that median says how far the
-//! figure can be trusted.
+//! A block is an ABBA (or ABCCBA) design: every side's rounds sit symmetrically around the
+//! block's middle, so a drift of the machine that is linear in time weighs the same on every
+//! side and cancels out of each pair's ratios. The verdict uses the median over blocks, and a
+//! distribution-free confidence interval of that median says how far the figure can be
+//! trusted.
 
 use serde::{Deserialize, Serialize};
 
 /// Which responder a round measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Side {
+    /// `raw-echo`: a bare NATS client that answers every request with a fixed reply (one
+    /// connection, one subscription, no queue, no metrics): the physical limit.
+    RawEcho,
     /// `router --responder echo`: the same process and NATS path without a decision.
     Echo,
     /// The router.
@@ -23,6 +28,7 @@ impl Side {
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Side::RawEcho => "raw_echo",
             Side::Echo => "echo",
             Side::Router => "router",
         }
@@ -31,6 +37,25 @@ impl Side {
 
 /// The sides of a block's four rounds, in order.
 pub const BLOCK_PATTERN: [Side; 4] = [Side::Echo, Side::Router, Side::Router, Side::Echo];
+
+/// The sides of a block's six rounds when the raw echo is measured too, in order (ABCCBA).
+pub const RAW_BLOCK_PATTERN: [Side; 6] = [
+    Side::RawEcho,
+    Side::Echo,
+    Side::Router,
+    Side::Router,
+    Side::Echo,
+    Side::RawEcho,
+];
+
+/// The rounds of one block: [`RAW_BLOCK_PATTERN`] with the raw echo, else [`BLOCK_PATTERN`].
+pub fn block_pattern(raw_echo: bool) -> &'static [Side] {
+    if raw_echo {
+        &RAW_BLOCK_PATTERN
+    } else {
+        &BLOCK_PATTERN
+    }
+}
 
 /// What one measured round gave.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,7 +87,8 @@ impl RoundFigures {
     }
 }
 
-/// The ratios of one block: router over echo, from the block's two rounds of each side.
+/// The ratios of one block: router over echo, from the block's two rounds of each side, and
+/// (six-round blocks only) router over raw echo.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockFigures {
     /// Router throughput ÷ echo throughput.
@@ -79,44 +105,105 @@ pub struct BlockFigures {
     /// Reported, not gated: the ABBA layout gives each side one round of each kind, so both
     /// cancel out of the ratios.
     pub echo_aa: f64,
+    /// Router throughput ÷ raw echo throughput; `None` in a block without the raw echo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_to_raw_echo: Option<f64>,
+    /// Router p50 ÷ raw echo p50; `None` in a block without the raw echo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_to_raw_echo: Option<f64>,
+    /// Router p99 ÷ raw echo p99; `None` in a block without the raw echo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_to_raw_echo: Option<f64>,
+    /// Router CPU per request ÷ raw echo CPU per request; `None` without the raw echo or
+    /// without CPU figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_per_request_to_raw_echo: Option<f64>,
 }
 
 impl BlockFigures {
-    /// The ratios of four rounds laid out as [`BLOCK_PATTERN`]; `None` when the rounds do not
-    /// follow it or a side has no throughput or latency.
+    /// The ratios of rounds laid out as [`BLOCK_PATTERN`] or [`RAW_BLOCK_PATTERN`]; `None`
+    /// when the rounds follow neither or a side has no throughput or latency.
     pub fn from_rounds(rounds: &[RoundFigures]) -> Option<BlockFigures> {
-        if rounds.len() != BLOCK_PATTERN.len()
-            || rounds.iter().zip(BLOCK_PATTERN).any(|(r, s)| r.side != s)
-        {
+        let follows = |pattern: &[Side]| {
+            rounds.len() == pattern.len() && rounds.iter().zip(pattern).all(|(r, s)| r.side == *s)
+        };
+        let (raw, e1, r1, r2, e2) = if follows(&BLOCK_PATTERN) {
+            (None, &rounds[0], &rounds[1], &rounds[2], &rounds[3])
+        } else if follows(&RAW_BLOCK_PATTERN) {
+            let raw = (&rounds[0], &rounds[5]);
+            (Some(raw), &rounds[1], &rounds[2], &rounds[3], &rounds[4])
+        } else {
             return None;
-        }
-        let (e1, r1, r2, e2) = (&rounds[0], &rounds[1], &rounds[2], &rounds[3]);
-        let ratio =
-            |router: f64, echo: f64| (echo > 0.0 && router.is_finite()).then(|| router / echo);
-        let cpu_per_request = |a: &RoundFigures, b: &RoundFigures| {
-            let cpu = a.cpu_s? + b.cpu_s?;
-            let requests = a.requests + b.requests;
-            (requests > 0).then(|| cpu / requests as f64)
         };
-        let cpu = match (cpu_per_request(r1, r2), cpu_per_request(e1, e2)) {
-            (Some(router), Some(echo)) => ratio(router, echo),
-            _ => None,
-        };
-        Some(BlockFigures {
-            throughput: ratio(r1.rps + r2.rps, e1.rps + e2.rps)?,
-            p50: ratio(r1.p50_ms + r2.p50_ms, e1.p50_ms + e2.p50_ms)?,
-            p99: ratio(r1.p99_ms + r2.p99_ms, e1.p99_ms + e2.p99_ms)?,
-            cpu_per_request: cpu,
+        let router = Pair(r1, r2);
+        let echo = Pair(e1, e2);
+        let mut block = BlockFigures {
+            throughput: router.throughput_over(&echo)?,
+            p50: router.p50_over(&echo)?,
+            p99: router.p99_over(&echo)?,
+            cpu_per_request: router.cpu_per_request_over(&echo),
             echo_aa: ratio(e2.rps, e1.rps)?,
-        })
+            throughput_to_raw_echo: None,
+            p50_to_raw_echo: None,
+            p99_to_raw_echo: None,
+            cpu_per_request_to_raw_echo: None,
+        };
+        if let Some((a1, a2)) = raw {
+            let raw = Pair(a1, a2);
+            block.throughput_to_raw_echo = Some(router.throughput_over(&raw)?);
+            block.p50_to_raw_echo = Some(router.p50_over(&raw)?);
+            block.p99_to_raw_echo = Some(router.p99_over(&raw)?);
+            block.cpu_per_request_to_raw_echo = router.cpu_per_request_over(&raw);
+        }
+        Some(block)
     }
 
-    /// Every block of `rounds` (consecutive groups of four, as the bench lays them out).
+    /// Every block of `rounds` (consecutive rounds of the same block number, as the bench
+    /// lays them out); a group that is no complete block is left out.
     pub fn from_all_rounds(rounds: &[RoundFigures]) -> Vec<BlockFigures> {
         rounds
-            .chunks(BLOCK_PATTERN.len())
+            .chunk_by(|a, b| a.block == b.block)
             .filter_map(BlockFigures::from_rounds)
             .collect()
+    }
+}
+
+/// `numerator ÷ denominator` when both make sense.
+fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
+    (denominator > 0.0 && numerator.is_finite()).then(|| numerator / denominator)
+}
+
+/// One side's two rounds of a block.
+struct Pair<'a>(&'a RoundFigures, &'a RoundFigures);
+
+impl Pair<'_> {
+    fn throughput_over(&self, other: &Pair<'_>) -> Option<f64> {
+        ratio(self.0.rps + self.1.rps, other.0.rps + other.1.rps)
+    }
+
+    fn p50_over(&self, other: &Pair<'_>) -> Option<f64> {
+        ratio(
+            self.0.p50_ms + self.1.p50_ms,
+            other.0.p50_ms + other.1.p50_ms,
+        )
+    }
+
+    fn p99_over(&self, other: &Pair<'_>) -> Option<f64> {
+        ratio(
+            self.0.p99_ms + self.1.p99_ms,
+            other.0.p99_ms + other.1.p99_ms,
+        )
+    }
+
+    /// CPU seconds per request over both rounds.
+    fn cpu_per_request(&self) -> Option<f64> {
+        let cpu = self.0.cpu_s? + self.1.cpu_s?;
+        let requests = self.0.requests + self.1.requests;
+        (requests > 0).then(|| cpu / requests as f64)
+    }
+
+    fn cpu_per_request_over(&self, other: &Pair<'_>) -> Option<f64> {
+        ratio(self.cpu_per_request()?, other.cpu_per_request()?)
     }
 }
 
@@ -133,17 +220,43 @@ pub enum Ratio {
     CpuPerRequest,
     /// Echo ÷ echo within a block (A/A).
     EchoAa,
+    /// Router throughput ÷ raw echo throughput.
+    ThroughputToRawEcho,
+    /// Router p50 ÷ raw echo p50.
+    P50ToRawEcho,
+    /// Router p99 ÷ raw echo p99.
+    P99ToRawEcho,
+    /// Router CPU per request ÷ raw echo CPU per request.
+    CpuPerRequestToRawEcho,
 }
 
 impl Ratio {
-    /// Every ratio, in report order.
-    pub const ALL: [Ratio; 5] = [
+    /// Every ratio, in report order: router ÷ echo (the decision alone) and the echo A/A
+    /// check, then router ÷ raw echo (against the physical limit).
+    pub const ALL: [Ratio; 9] = [
         Ratio::Throughput,
         Ratio::P50,
         Ratio::P99,
         Ratio::CpuPerRequest,
         Ratio::EchoAa,
+        Ratio::ThroughputToRawEcho,
+        Ratio::P50ToRawEcho,
+        Ratio::P99ToRawEcho,
+        Ratio::CpuPerRequestToRawEcho,
     ];
+
+    /// The router ÷ raw echo ratios.
+    pub const TO_RAW_ECHO: [Ratio; 4] = [
+        Ratio::ThroughputToRawEcho,
+        Ratio::P50ToRawEcho,
+        Ratio::P99ToRawEcho,
+        Ratio::CpuPerRequestToRawEcho,
+    ];
+
+    /// True for a router ÷ raw echo ratio.
+    pub fn is_to_raw_echo(self) -> bool {
+        Ratio::TO_RAW_ECHO.contains(&self)
+    }
 
     /// The candidate's key for the median of this ratio.
     pub fn key(self) -> &'static str {
@@ -153,6 +266,10 @@ impl Ratio {
             Ratio::P99 => "latency_p99_ratio_to_echo",
             Ratio::CpuPerRequest => "cpu_per_request_ratio_to_echo",
             Ratio::EchoAa => "echo_aa_ratio",
+            Ratio::ThroughputToRawEcho => "rps_ratio_to_raw_echo",
+            Ratio::P50ToRawEcho => "latency_p50_ratio_to_raw_echo",
+            Ratio::P99ToRawEcho => "latency_p99_ratio_to_raw_echo",
+            Ratio::CpuPerRequestToRawEcho => "cpu_per_request_ratio_to_raw_echo",
         }
     }
 
@@ -169,6 +286,10 @@ impl Ratio {
             Ratio::P99 => Some(block.p99),
             Ratio::CpuPerRequest => block.cpu_per_request,
             Ratio::EchoAa => Some(block.echo_aa),
+            Ratio::ThroughputToRawEcho => block.throughput_to_raw_echo,
+            Ratio::P50ToRawEcho => block.p50_to_raw_echo,
+            Ratio::P99ToRawEcho => block.p99_to_raw_echo,
+            Ratio::CpuPerRequestToRawEcho => block.cpu_per_request_to_raw_echo,
         }
     }
 }
@@ -315,6 +436,169 @@ mod tests {
     }
 
     #[test]
+    fn a_four_round_block_has_no_raw_echo_ratio() {
+        let rounds = [
+            round(Side::Echo, 100.0, 1.0, 1.0, 1000),
+            round(Side::Router, 80.0, 1.0, 1.0, 800),
+            round(Side::Router, 80.0, 1.0, 1.0, 800),
+            round(Side::Echo, 100.0, 1.0, 1.0, 1000),
+        ];
+        let block = BlockFigures::from_rounds(&rounds).expect("a block");
+        for ratio in Ratio::TO_RAW_ECHO {
+            assert_eq!(ratio.of(&block), None, "{ratio:?}");
+        }
+        let json = serde_json::to_value(&block).expect("json");
+        assert!(
+            json.get("throughput_to_raw_echo").is_none(),
+            "a four-round block reads as before: {json}"
+        );
+        let old = r#"{"throughput":0.8,"p50":1.0,"p99":1.0,"cpu_per_request":null,"echo_aa":1.0}"#;
+        let back: BlockFigures = serde_json::from_str(old).expect("an old block reads");
+        assert_eq!(back.throughput_to_raw_echo, None);
+    }
+
+    #[test]
+    fn a_six_round_block_gives_both_ratio_sets() {
+        let rounds = [
+            round(Side::RawEcho, 200.0, 0.5, 0.5, 1000),
+            round(Side::Echo, 100.0, 1.0, 1.0, 1000),
+            round(Side::Router, 80.0, 1.5, 1.6, 800),
+            round(Side::Router, 60.0, 2.5, 1.2, 600),
+            round(Side::Echo, 100.0, 1.0, 1.0, 1000),
+            round(Side::RawEcho, 200.0, 0.5, 0.5, 1000),
+        ];
+        let block = BlockFigures::from_rounds(&rounds).expect("a block");
+        // Router ÷ echo exactly as in a four-round block.
+        assert!((block.throughput - 0.7).abs() < 1e-9);
+        assert!((block.p99 - 2.0).abs() < 1e-9);
+        assert_eq!(block.cpu_per_request, Some(2.0));
+        assert_eq!(block.echo_aa, 1.0);
+        // Router ÷ raw echo: 140 / 400 rps, 4 / 1 ms p99, 2 ms / 0.5 ms CPU per request.
+        let near =
+            |value: Option<f64>, expected: f64| value.is_some_and(|v| (v - expected).abs() < 1e-9);
+        assert!(near(block.throughput_to_raw_echo, 0.35), "{block:?}");
+        assert!(near(block.p50_to_raw_echo, 4.0), "{block:?}");
+        assert!(near(block.p99_to_raw_echo, 4.0), "{block:?}");
+        assert!(near(block.cpu_per_request_to_raw_echo, 4.0), "{block:?}");
+        assert_eq!(
+            Ratio::ThroughputToRawEcho.of(&block),
+            block.throughput_to_raw_echo
+        );
+        let json = serde_json::to_value(&block).expect("json");
+        let back: BlockFigures = serde_json::from_value(json).expect("round trip");
+        assert_eq!(back, block);
+    }
+
+    #[test]
+    fn a_linear_drift_cancels_for_every_pair_of_a_six_round_block() {
+        // The machine slows by 10 % per round; router 0.8 of echo, echo 0.5 of raw echo.
+        let speed = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5];
+        let rounds: Vec<RoundFigures> = RAW_BLOCK_PATTERN
+            .iter()
+            .zip(speed)
+            .map(|(side, s)| {
+                let base = match side {
+                    Side::RawEcho => 200.0,
+                    Side::Echo => 100.0,
+                    Side::Router => 80.0,
+                };
+                // Latency grows as the machine slows; CPU per request too.
+                round(*side, base * s, 10.0 / (base * s), 100.0 / base / s, 100)
+            })
+            .collect();
+        let block = BlockFigures::from_rounds(&rounds).expect("a block");
+        assert!((block.throughput - 0.8).abs() < 1e-9, "{block:?}");
+        let raw = block.throughput_to_raw_echo.expect("raw ratio");
+        assert!((raw - 0.4).abs() < 1e-9, "{block:?}");
+        assert!((block.echo_aa - 0.6 / 0.9).abs() < 1e-9, "{block:?}");
+    }
+
+    #[test]
+    fn six_rounds_out_of_pattern_make_no_block() {
+        let sides = [
+            [
+                Side::Echo,
+                Side::RawEcho,
+                Side::Router,
+                Side::Router,
+                Side::RawEcho,
+                Side::Echo,
+            ],
+            [
+                Side::RawEcho,
+                Side::Echo,
+                Side::Router,
+                Side::Router,
+                Side::RawEcho,
+                Side::Echo,
+            ],
+            [
+                Side::RawEcho,
+                Side::Router,
+                Side::Echo,
+                Side::Echo,
+                Side::Router,
+                Side::RawEcho,
+            ],
+        ];
+        for pattern in sides {
+            let rounds: Vec<RoundFigures> = pattern
+                .iter()
+                .map(|side| round(*side, 1.0, 1.0, 1.0, 1))
+                .collect();
+            assert!(BlockFigures::from_rounds(&rounds).is_none(), "{pattern:?}");
+            assert!(BlockFigures::from_rounds(&rounds[..5]).is_none());
+        }
+        // A raw echo round inside a four-round block is no block either.
+        let rounds: Vec<RoundFigures> = [Side::RawEcho, Side::Router, Side::Router, Side::Echo]
+            .iter()
+            .map(|side| round(*side, 1.0, 1.0, 1.0, 1))
+            .collect();
+        assert!(BlockFigures::from_rounds(&rounds).is_none());
+    }
+
+    #[test]
+    fn all_rounds_are_grouped_by_block_number() {
+        let mut rounds = Vec::new();
+        for (block, pattern) in [(0, &RAW_BLOCK_PATTERN[..]), (1, &RAW_BLOCK_PATTERN[..])] {
+            for side in pattern {
+                let mut r = round(*side, 100.0, 1.0, 1.0, 100);
+                r.block = block;
+                rounds.push(r);
+            }
+        }
+        // A block cut short (a failed run) is left out, the others stay.
+        let mut partial = round(Side::RawEcho, 100.0, 1.0, 1.0, 100);
+        partial.block = 2;
+        rounds.push(partial);
+        let blocks = BlockFigures::from_all_rounds(&rounds);
+        assert_eq!(blocks.len(), 2);
+        assert!(blocks.iter().all(|b| b.throughput_to_raw_echo == Some(1.0)));
+        let four: Vec<RoundFigures> = (0..3)
+            .flat_map(|block| {
+                BLOCK_PATTERN.iter().map(move |side| RoundFigures {
+                    block,
+                    ..round(*side, 1.0, 1.0, 1.0, 1)
+                })
+            })
+            .collect();
+        assert_eq!(BlockFigures::from_all_rounds(&four).len(), 3);
+        assert_eq!(block_pattern(false), &BLOCK_PATTERN[..]);
+        assert_eq!(block_pattern(true), &RAW_BLOCK_PATTERN[..]);
+    }
+
+    #[test]
+    fn sides_have_their_wire_names() {
+        for side in [Side::RawEcho, Side::Echo, Side::Router] {
+            let json = serde_json::to_value(side).expect("json");
+            assert_eq!(json, side.as_str());
+            let back: Side = serde_json::from_value(json).expect("back");
+            assert_eq!(back, side);
+        }
+        assert_eq!(Side::RawEcho.as_str(), "raw_echo");
+    }
+
+    #[test]
     fn interval_ranks_follow_the_binomial() {
         // n = 5: (x0, x4) covers the median with 93.75 %; (x1, x3) only 62.5 %.
         assert_eq!(interval_rank(5, 0.90), 0);
@@ -338,7 +622,36 @@ mod tests {
     fn keys_round_trip() {
         for ratio in Ratio::ALL {
             assert_eq!(Ratio::from_key(ratio.key()), Some(ratio));
+            assert_eq!(
+                ratio.is_to_raw_echo(),
+                ratio.key().ends_with("_to_raw_echo")
+            );
         }
         assert_eq!(Ratio::from_key("rps"), None);
+        // The keys of the gate's policies and of old candidates are unchanged.
+        let old: Vec<&str> = Ratio::ALL
+            .iter()
+            .filter(|r| !r.is_to_raw_echo())
+            .map(|r| r.key())
+            .collect();
+        assert_eq!(
+            old,
+            [
+                "rps_ratio_to_echo",
+                "latency_p50_ratio_to_echo",
+                "latency_p99_ratio_to_echo",
+                "cpu_per_request_ratio_to_echo",
+                "echo_aa_ratio"
+            ]
+        );
+        assert_eq!(
+            Ratio::TO_RAW_ECHO.map(Ratio::key),
+            [
+                "rps_ratio_to_raw_echo",
+                "latency_p50_ratio_to_raw_echo",
+                "latency_p99_ratio_to_raw_echo",
+                "cpu_per_request_ratio_to_raw_echo"
+            ]
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! A whole run: connect, warm up, measure (one window, or interleaved rounds of echo and
-//! router), read the router's metrics and the processes' memory, build the candidate.
+//! router, and of the raw echo when it is named), read the router's metrics and the
+//! processes' memory, build the candidate.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use crate::cli::{Load, Mode, Plan};
 use crate::connect;
 use crate::corpus::Corpus;
 use crate::environment::{now_timestamp, Environment, HostFacts};
-use crate::figures::{RoundFigures, Side, BLOCK_PATTERN};
+use crate::figures::{block_pattern, RoundFigures, Side};
 use crate::load::{run_phase, PhaseResult, PhaseSpec};
 use crate::process::ProcessProbe;
 use crate::report::{Candidate, Measured};
@@ -49,7 +50,7 @@ pub async fn run(plan: &Plan, host: HostFacts) -> Candidate {
                 .to_owned(),
         );
     }
-    for side in [Side::Echo, Side::Router] {
+    for side in [Side::RawEcho, Side::Echo, Side::Router] {
         if let Some(totals) = measured.side(side) {
             let stats = totals.stats();
             if stats.requests_ok == 0 {
@@ -86,6 +87,12 @@ async fn measure(plan: &Plan, clients: &[Client], measured: &mut Measured) -> an
         (true, Some(subject)) => Some(target(plan, Side::Echo, subject, plan.echo_pid)?),
         _ => None,
     };
+    let raw_echo = match (plan.mode, &plan.raw_echo_subject) {
+        (Mode::Interleaved, Some(subject)) => {
+            Some(target(plan, Side::RawEcho, subject, plan.raw_echo_pid)?)
+        }
+        _ => None,
+    };
     let router = match plan.mode.runs_router() {
         true => Some(target(
             plan,
@@ -96,7 +103,7 @@ async fn measure(plan: &Plan, clients: &[Client], measured: &mut Measured) -> an
         false => None,
     };
     let first = clients.first().context("no requester connection")?;
-    for target in [&echo, &router].into_iter().flatten() {
+    for target in [&raw_echo, &echo, &router].into_iter().flatten() {
         connect::wait_for_responder(
             first,
             &target.subject,
@@ -107,7 +114,12 @@ async fn measure(plan: &Plan, clients: &[Client], measured: &mut Measured) -> an
     }
     match (plan.mode, &echo, &router) {
         (Mode::Interleaved, Some(echo), Some(router)) => {
-            for target in [echo, router] {
+            // The raw echo warms up last: a block starts with it, so its first round follows
+            // its own side, as in every later block.
+            for target in [Some(echo), Some(router), raw_echo.as_ref()]
+                .into_iter()
+                .flatten()
+            {
                 let warm = spec(
                     plan,
                     format!("{} warm-up", target.side.as_str()),
@@ -117,10 +129,15 @@ async fn measure(plan: &Plan, clients: &[Client], measured: &mut Measured) -> an
                 );
                 run_phase(&warm, clients, target.corpus.clone(), None).await?;
             }
-            let total = plan.blocks * BLOCK_PATTERN.len();
+            let pattern = block_pattern(raw_echo.is_some());
+            let total = plan.blocks * pattern.len();
             for block in 0..plan.blocks {
-                for side in BLOCK_PATTERN {
-                    let target = if side == Side::Echo { echo } else { router };
+                for &side in pattern {
+                    let target = match (side, &raw_echo) {
+                        (Side::RawEcho, Some(raw_echo)) => raw_echo,
+                        (Side::Echo, _) => echo,
+                        _ => router,
+                    };
                     let index = measured.rounds.len() + 1;
                     let label = format!("{} {index}/{total}", side.as_str());
                     let round = spec(plan, label, &target.subject, plan.round_warmup, plan.round);
@@ -150,7 +167,7 @@ fn target(plan: &Plan, side: Side, subject: &str, pid: Option<u32>) -> anyhow::R
     let probe = pid
         .map(ProcessProbe::new)
         .transpose()
-        .with_context(|| format!("--{}-pid", side.as_str()))?;
+        .with_context(|| format!("--{}-pid", side.as_str().replace('_', "-")))?;
     Ok(Target {
         side,
         subject: subject.to_owned(),
@@ -201,7 +218,15 @@ impl Measured {
 /// backpressure counter (from its /metrics); what cannot be read stays `null` with a
 /// warning (the gate then fails on the missing metric).
 async fn add_process_figures(plan: &Plan, candidate: &mut Candidate) {
-    for (side, pid) in [(Side::Router, plan.router_pid), (Side::Echo, plan.echo_pid)] {
+    let pids = [
+        (Side::Router, plan.router_pid),
+        (Side::Echo, plan.echo_pid),
+        (
+            Side::RawEcho,
+            plan.raw_echo_pid.filter(|_| raw_echo_measured(plan)),
+        ),
+    ];
+    for (side, pid) in pids {
         let Some(pid) = pid else { continue };
         match ProcessProbe::new(pid).and_then(|p| p.memory()) {
             Ok(memory) => candidate.set_peak_memory(side, memory.peak_mib),
@@ -240,6 +265,11 @@ async fn add_process_figures(plan: &Plan, candidate: &mut Candidate) {
     }
 }
 
+/// True when the plan measures the raw echo (interleaved rounds with its subject).
+fn raw_echo_measured(plan: &Plan) -> bool {
+    plan.mode == Mode::Interleaved && plan.raw_echo_subject.is_some()
+}
+
 fn environment(plan: &Plan, host: HostFacts) -> Environment {
     let (timestamp, timestamp_unix_ms) = now_timestamp();
     Environment {
@@ -270,6 +300,10 @@ fn environment(plan: &Plan, host: HostFacts) -> Environment {
         request_timeout_s: plan.request_timeout.as_secs_f64(),
         router_subject: plan.router_subject.clone(),
         echo_subject: plan.echo_subject.clone(),
+        raw_echo_subject: plan
+            .raw_echo_subject
+            .clone()
+            .filter(|_| raw_echo_measured(plan)),
         bench_build: if cfg!(debug_assertions) {
             "debug"
         } else {
@@ -293,9 +327,14 @@ pub fn describe(plan: &Plan) -> String {
     };
     let schedule = match plan.mode {
         Mode::Interleaved => format!(
-            "warm-up {} per side, {} blocks of echo/router/router/echo rounds of {} (+{} settling)",
+            "warm-up {} per side, {} blocks of {} rounds of {} (+{} settling)",
             format_duration(plan.warmup),
             plan.blocks,
+            block_pattern(raw_echo_measured(plan))
+                .iter()
+                .map(|side| side.as_str())
+                .collect::<Vec<_>>()
+                .join("/"),
             format_duration(plan.round),
             format_duration(plan.round_warmup),
         ),

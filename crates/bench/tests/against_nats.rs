@@ -1,13 +1,14 @@
 //! router-bench against a real nats-server (mutual TLS, started by nats-harness) and real
 //! routers started in this process through the router-bin library: the echo responder
-//! (`responder = echo`) and the router itself.
+//! (`responder = echo`) and the router itself; and the `raw-echo` binary as a child process.
 //!
 //! These runs are short (a second or two each) and check that the bench works and reports
 //! honestly; they assert no performance figure.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use nats_harness::NatsServer;
 use router_bin::{Config, Responder, RunningRouter};
@@ -68,6 +69,62 @@ async fn start_router(
     Started {
         router,
         _stop: stop_tx,
+    }
+}
+
+/// The `raw-echo` binary on `prefix`, with the router's certificate (which may subscribe to
+/// `beamline.>`), replying like the router on `like`; killed when dropped.
+struct RawEcho {
+    child: Child,
+}
+
+impl RawEcho {
+    fn start(server: &NatsServer, prefix: &str, like: &str) -> RawEcho {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_raw-echo"));
+        command
+            .args([
+                "--nats-url",
+                &server.client_url(),
+                "--subject-prefix",
+                prefix,
+                "--reply-like",
+                like,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        if let Some(tls) = server.tls() {
+            command
+                .arg("--tls-ca")
+                .arg(&tls.ca_cert)
+                .arg("--tls-cert")
+                .arg(&tls.router_cert)
+                .arg("--tls-key")
+                .arg(&tls.router_key);
+        }
+        RawEcho {
+            child: command.spawn().expect("raw-echo starts"),
+        }
+    }
+
+    /// SIGTERM, and how it exited (`None` when it did not within 5 s).
+    fn terminate(&mut self) -> Option<ExitStatus> {
+        nats_harness::process::signal(self.child.id(), nats_harness::process::Signal::SIGTERM)
+            .expect("SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for RawEcho {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -207,6 +264,72 @@ async fn interleaved_rounds_of_echo_and_router() {
     let md = std::fs::read_to_string(dir.path().join("perf.md")).expect("summary");
     assert!(md.contains("| rps_ratio_to_echo |"), "{md}");
     assert!(md.contains("| 8 | 2 | echo |"), "{md}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_round_blocks_with_the_raw_echo() {
+    let server = NatsServer::from_env_or_start_tls().expect("nats-server starts");
+    let (echo_prefix, _echo) = start_echo(&server, "echo6").await;
+    let router_prefix = prefix("router6");
+    let _router = start_router(&server, &router_prefix, Responder::Decide, &repo_policies()).await;
+    let raw_prefix = prefix("raw");
+    let mut raw = RawEcho::start(&server, &raw_prefix, &router_prefix);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pid = std::process::id().to_string();
+    let raw_pid = raw.child.id().to_string();
+    let mut args = connection_args(&server);
+    args.extend(strings(&[
+        "--echo-prefix",
+        &echo_prefix,
+        "--subject-prefix",
+        &router_prefix,
+        "--raw-echo-prefix",
+        &raw_prefix,
+        "--router-pid",
+        &pid,
+        "--echo-pid",
+        &pid,
+        "--raw-echo-pid",
+        &raw_pid,
+    ]));
+    let (output, c) = run(args, dir.path().join("perf_raw.json")).await;
+    assert!(output.status.success(), "{c:#}");
+    assert_eq!(c["status"], "ok", "{c:#}");
+    assert_eq!(
+        c["environment"]["raw_echo_subject"],
+        format!("{raw_prefix}.v1.decide")
+    );
+    let sides: Vec<&str> = c["rounds"]
+        .as_array()
+        .expect("rounds")
+        .iter()
+        .map(|r| r["side"].as_str().unwrap_or("?"))
+        .collect();
+    let block = ["raw_echo", "echo", "router", "router", "echo", "raw_echo"];
+    assert_eq!(sides, [block, block].concat(), "{c:#}");
+    assert_eq!(c["blocks"].as_array().map(Vec::len), Some(2));
+    for key in [
+        "rps_ratio_to_raw_echo",
+        "latency_p50_ratio_to_raw_echo",
+        "latency_p99_ratio_to_raw_echo",
+        "cpu_per_request_ratio_to_raw_echo",
+        "rps_ratio_to_echo",
+        "raw_echo_rps",
+        "raw_echo_cpu_us_per_request",
+        "raw_echo_mem_mb",
+    ] {
+        assert!(c[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {c:#}");
+    }
+    // The raw echo's reply counts as a success: every request came back ok.
+    assert_eq!(c["raw_echo_errors_total"], 0, "{c:#}");
+    assert_eq!(c["errors_total"], 0, "{c:#}");
+    let md = std::fs::read_to_string(dir.path().join("perf_raw.md")).expect("summary");
+    assert!(md.contains("| metric | router | echo | raw echo |"), "{md}");
+    assert!(md.contains("| rps_ratio_to_raw_echo |"), "{md}");
+
+    // SIGTERM stops it cleanly.
+    let status = raw.terminate().expect("raw-echo exits on SIGTERM");
+    assert!(status.success(), "{status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bench::environment::Environment;
-use bench::figures::{RoundFigures, Side, BLOCK_PATTERN};
+use bench::figures::{block_pattern, RoundFigures, Side};
 use bench::gate::evaluate::{self, Outcome};
 use bench::gate::exit::GateExit;
 use bench::gate::policy::{self, LoadedPolicy};
@@ -48,10 +48,22 @@ fn bench_candidate(
     router: Side3,
     jitter: impl Fn(usize) -> f64,
 ) -> Candidate {
+    bench_candidate_with(blocks, None, echo, router, jitter)
+}
+
+/// [`bench_candidate`] with six-round blocks when `raw_echo` is given.
+fn bench_candidate_with(
+    blocks: usize,
+    raw_echo: Option<Side3>,
+    echo: Side3,
+    router: Side3,
+    jitter: impl Fn(usize) -> f64,
+) -> Candidate {
     let mut measured = Measured::default();
     for block in 0..blocks {
-        for side in BLOCK_PATTERN {
+        for &side in block_pattern(raw_echo.is_some()) {
             let s = match side {
+                Side::RawEcho => raw_echo.unwrap_or(echo),
                 Side::Echo => echo,
                 Side::Router => Side3 {
                     rps: router.rps * jitter(block),
@@ -239,6 +251,44 @@ fn a_wide_spread_cannot_be_judged() {
         .find(|r| r.metric == "rps_ratio_to_echo")
         .expect("throughput row");
     assert!(matches!(row.verdict, evaluate::Verdict::TooNoisy { .. }));
+}
+
+#[test]
+fn raw_echo_ratios_are_reported_beside_the_judged_ones() {
+    let raw = Side3 {
+        rps: 20_000.0,
+        p99_ms: 1.0,
+        cpu_us: 4.0,
+    };
+    // Far below any target against the raw echo, yet at the baseline against the echo.
+    let c = bench_candidate_with(6, Some(raw), ECHO, at_baseline(), steady);
+    assert!(c.rps_ratio_to_raw_echo.is_some_and(|r| r < 0.5), "{c:?}");
+    let report = judge(&shipped(), &c);
+    assert_eq!(
+        report.outcome(),
+        Outcome::Pass,
+        "{}",
+        table::render(&report)
+    );
+    let text = table::render(&report);
+    for key in [
+        "rps_ratio_to_raw_echo",
+        "latency_p50_ratio_to_raw_echo",
+        "latency_p99_ratio_to_raw_echo",
+        "cpu_per_request_ratio_to_raw_echo",
+    ] {
+        let line = text.lines().find(|l| l.contains(key)).unwrap_or_default();
+        assert!(line.contains("report only"), "{key}: {text}");
+    }
+    // The verdict counts the judged checks only.
+    let verdict = verdict::conclude(&report);
+    let judged = report.judged().count();
+    assert!(
+        verdict.text.contains(&format!("PASS ({judged} checks)")),
+        "{}",
+        verdict.text
+    );
+    assert_eq!(judged + 4, report.rows.len());
 }
 
 #[test]

@@ -15,6 +15,9 @@
 //! - A ratio rule with `max_spread_pct` is judged on the median over the candidate's blocks,
 //!   and only when that median is known well enough: a confidence interval wider than
 //!   ± `max_spread_pct` makes the row "too noisy to judge", neither pass nor failure.
+//! - The router ÷ raw echo ratios that no rule names are shown as rows of their own
+//!   (policy `info`, verdict "report only") when the candidate has them: neither pass nor
+//!   failure, and never part of the verdict. A rule that names one judges it like any ratio.
 //! - The whole: any failure fails; else anything too noisy makes the run unjudgeable; else
 //!   it passes.
 
@@ -48,6 +51,8 @@ pub enum Verdict {
         /// The most the rule accepts.
         max_pct: f64,
     },
+    /// Shown, not judged: a figure no rule names (the router ÷ raw echo ratios).
+    ReportOnly,
 }
 
 impl Verdict {
@@ -56,9 +61,18 @@ impl Verdict {
         matches!(self, Verdict::Pass)
     }
 
-    /// True for a judgement against the candidate (not a pass, not too noisy).
+    /// True for a judgement against the candidate (not a pass, not too noisy, not a row
+    /// that is only reported).
     pub fn failed(&self) -> bool {
-        !matches!(self, Verdict::Pass | Verdict::TooNoisy { .. })
+        !matches!(
+            self,
+            Verdict::Pass | Verdict::TooNoisy { .. } | Verdict::ReportOnly
+        )
+    }
+
+    /// True for a row that is part of the verdict (every row but [`Verdict::ReportOnly`]).
+    pub fn judged(&self) -> bool {
+        !matches!(self, Verdict::ReportOnly)
     }
 
     /// Short text for the table.
@@ -76,6 +90,7 @@ impl Verdict {
                 spread_pct,
                 max_pct,
             } => format!("TOO NOISY: ±{spread_pct:.1} % > ±{max_pct} %"),
+            Verdict::ReportOnly => "report only".to_owned(),
         }
     }
 }
@@ -157,22 +172,27 @@ pub struct Report {
 }
 
 impl Report {
-    /// True when every row passed.
+    /// True when every judged row passed.
     #[cfg(test)]
     pub fn passed(&self) -> bool {
-        self.rows.iter().all(|r| r.verdict.passed())
+        self.judged().all(|r| r.verdict.passed())
     }
 
-    /// Rows that did not pass.
+    /// The rows that are part of the verdict (all but the report-only ones).
+    pub fn judged(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.verdict.judged())
+    }
+
+    /// Judged rows that did not pass.
     pub fn failures(&self) -> impl Iterator<Item = &Row> {
-        self.rows.iter().filter(|r| !r.verdict.passed())
+        self.judged().filter(|r| !r.verdict.passed())
     }
 
     /// The whole judgement: a failure wins over noise, noise over a pass.
     pub fn outcome(&self) -> Outcome {
         if self.rows.iter().any(|r| r.verdict.failed()) {
             Outcome::Regression
-        } else if self.rows.iter().any(|r| !r.verdict.passed()) {
+        } else if self.failures().next().is_some() {
             Outcome::TooNoisy
         } else {
             Outcome::Pass
@@ -216,7 +236,34 @@ pub fn judge(policies: &[LoadedPolicy], candidate: &Value, blocks: &[BlockFigure
             rows.push(row);
         }
     }
+    rows.extend(report_only_rows(policies, blocks));
     Report { rows }
+}
+
+/// A row for each router ÷ raw echo ratio that the blocks have and no rule names.
+fn report_only_rows(policies: &[LoadedPolicy], blocks: &[BlockFigures]) -> Vec<Row> {
+    let named = |ratio: Ratio| {
+        policies
+            .iter()
+            .flat_map(|p| &p.policy.rules)
+            .any(|rule| rule.metric == ratio.key())
+    };
+    Ratio::TO_RAW_ECHO
+        .into_iter()
+        .filter(|ratio| !named(*ratio))
+        .filter_map(|ratio| {
+            let spread = Spread::of(ratio, blocks)?;
+            Some(Row {
+                policy: "info".to_owned(),
+                metric: ratio.key().to_owned(),
+                baseline: None,
+                candidate: Some(spread.median),
+                limit: None,
+                spread_pct: Some(spread.relative_half_width * 100.0),
+                verdict: Verdict::ReportOnly,
+            })
+        })
+        .collect()
 }
 
 /// Judges one rule.
@@ -515,6 +562,79 @@ mod tests {
         let mut no_status = good();
         no_status.as_object_mut().expect("object").remove("status");
         assert!(!judge(&[cp1()], &no_status, &[]).passed());
+    }
+
+    /// Blocks whose router ÷ raw echo throughput is `raw` (and everything else 1).
+    fn raw_blocks(raw: &[f64]) -> Vec<BlockFigures> {
+        raw.iter()
+            .map(|&r| BlockFigures {
+                throughput: 0.6,
+                p50: 1.0,
+                p99: 1.0,
+                cpu_per_request: Some(1.0),
+                echo_aa: 1.0,
+                throughput_to_raw_echo: Some(r),
+                p50_to_raw_echo: Some(2.0),
+                p99_to_raw_echo: Some(2.0),
+                cpu_per_request_to_raw_echo: Some(3.0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn raw_echo_ratios_no_rule_names_are_reported_not_judged() {
+        // Wildly spread and far from any target: still only reported.
+        let blocks = raw_blocks(&[0.1, 0.9, 0.2, 0.8, 0.5]);
+        let report = judge(&[cp1(), own()], &good(), &blocks);
+        assert!(report.passed(), "{:?}", failed_metrics(&report));
+        assert_eq!(report.outcome(), Outcome::Pass);
+        let info: Vec<&Row> = report
+            .rows
+            .iter()
+            .filter(|r| r.verdict == Verdict::ReportOnly)
+            .collect();
+        let keys: Vec<&str> = info.iter().map(|r| r.metric.as_str()).collect();
+        assert_eq!(keys, Ratio::TO_RAW_ECHO.map(Ratio::key));
+        assert!(info.iter().all(|r| r.policy == "info" && r.limit.is_none()));
+        assert_eq!(info[0].candidate, Some(0.5));
+        assert!(info[0].spread_pct.is_some_and(|p| p > 50.0));
+        assert_eq!(report.judged().count(), 1 + 6 + 2);
+        // Blocks without the raw echo add no row.
+        let four = BlockFigures {
+            throughput_to_raw_echo: None,
+            p50_to_raw_echo: None,
+            p99_to_raw_echo: None,
+            cpu_per_request_to_raw_echo: None,
+            ..raw_blocks(&[1.0])[0].clone()
+        };
+        assert_eq!(judge(&[own()], &good(), &[four]).rows.len(), 1 + 2);
+    }
+
+    #[test]
+    fn a_rule_that_names_a_raw_echo_ratio_judges_it() {
+        let mut policy = own();
+        let mut raw = rule(
+            "rps_ratio_to_raw_echo",
+            Direction::HigherIsBetter,
+            10.0,
+            0.0,
+        );
+        raw.max_spread_pct = Some(10.0);
+        policy.policy.rules.push(raw);
+        policy
+            .baseline
+            .metrics
+            .insert("rps_ratio_to_raw_echo".into(), 0.8);
+        let report = judge(&[policy.clone()], &good(), &raw_blocks(&[0.6; 5]));
+        assert_eq!(failed_metrics(&report), vec!["own:rps_ratio_to_raw_echo"]);
+        let reported = report
+            .rows
+            .iter()
+            .filter(|r| r.verdict == Verdict::ReportOnly)
+            .count();
+        assert_eq!(reported, 3, "the other three are still reported");
+        let report = judge(&[policy], &good(), &raw_blocks(&[0.8; 5]));
+        assert!(report.passed(), "{:?}", failed_metrics(&report));
     }
 
     #[test]

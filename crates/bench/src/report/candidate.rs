@@ -83,6 +83,28 @@ pub struct Candidate {
     /// Echo responder peak RSS in MiB.
     pub echo_mem_mb: Option<f64>,
 
+    /// Raw echo: successful replies per second (`null` when it was not measured).
+    #[serde(default)]
+    pub raw_echo_rps: Option<f64>,
+    /// Raw echo latency, median (ms).
+    #[serde(default)]
+    pub raw_echo_latency_p50_ms: Option<f64>,
+    /// Raw echo latency, 99th percentile (ms).
+    #[serde(default)]
+    pub raw_echo_latency_p99_ms: Option<f64>,
+    /// Raw echo requests that did not come back `ok: true`.
+    #[serde(default)]
+    pub raw_echo_errors_total: Option<u64>,
+    /// Raw echo requests measured.
+    #[serde(default)]
+    pub raw_echo_requests_total: Option<u64>,
+    /// Raw echo CPU microseconds per request.
+    #[serde(default)]
+    pub raw_echo_cpu_us_per_request: Option<f64>,
+    /// Raw echo peak RSS in MiB.
+    #[serde(default)]
+    pub raw_echo_mem_mb: Option<f64>,
+
     /// Median over blocks of router ÷ echo throughput.
     pub rps_ratio_to_echo: Option<f64>,
     /// Median over blocks of router ÷ echo p50.
@@ -93,6 +115,18 @@ pub struct Candidate {
     pub cpu_per_request_ratio_to_echo: Option<f64>,
     /// Median over blocks of the echo A/A ratio (second echo round ÷ first).
     pub echo_aa_ratio: Option<f64>,
+    /// Median over blocks of router ÷ raw echo throughput.
+    #[serde(default)]
+    pub rps_ratio_to_raw_echo: Option<f64>,
+    /// Median over blocks of router ÷ raw echo p50.
+    #[serde(default)]
+    pub latency_p50_ratio_to_raw_echo: Option<f64>,
+    /// Median over blocks of router ÷ raw echo p99.
+    #[serde(default)]
+    pub latency_p99_ratio_to_raw_echo: Option<f64>,
+    /// Median over blocks of router ÷ raw echo CPU per request.
+    #[serde(default)]
+    pub cpu_per_request_ratio_to_raw_echo: Option<f64>,
     /// Each ratio's median and spread, by candidate key.
     pub ratios: BTreeMap<String, Spread>,
 
@@ -113,17 +147,25 @@ impl Candidate {
     pub fn new(environment: Environment, measured: &Measured) -> Self {
         let router = measured.side(Side::Router);
         let echo = measured.side(Side::Echo);
+        let raw_echo = measured.side(Side::RawEcho);
         let router_stats = router.map(SideTotals::stats);
         let echo_stats = echo.map(SideTotals::stats);
+        let raw_echo_stats = raw_echo.map(SideTotals::stats);
         let r = router_stats.as_ref();
         let e = echo_stats.as_ref();
+        let a = raw_echo_stats.as_ref();
         let blocks = BlockFigures::from_all_rounds(&measured.rounds);
         let mut phases = BTreeMap::new();
-        for (name, stats) in [("router", r), ("echo", e)] {
+        for (side, stats) in [(Side::Router, r), (Side::Echo, e), (Side::RawEcho, a)] {
             if let Some(stats) = stats {
-                phases.insert(name.to_owned(), stats.clone());
+                phases.insert(side.as_str().to_owned(), stats.clone());
             }
         }
+        let cpu_us = |totals: Option<&SideTotals>| {
+            totals
+                .and_then(SideTotals::cpu_us_per_request)
+                .map(|v| round(v, 3))
+        };
         Self {
             schema: SCHEMA.to_owned(),
             status: Status::Ok,
@@ -141,9 +183,7 @@ impl Candidate {
             requests_total: r.map(|r| r.requests_total),
             requests_ok: r.map(|r| r.requests_ok),
             errors_by_kind: r.map(|r| r.errors_by_kind.clone()).unwrap_or_default(),
-            cpu_us_per_request: router
-                .and_then(SideTotals::cpu_us_per_request)
-                .map(|v| round(v, 3)),
+            cpu_us_per_request: cpu_us(router),
             echo_rps: e.map(|e| round(e.rps, 1)),
             echo_latency_p50_ms: e.and_then(|e| e.latency.p50_ms),
             echo_latency_p95_ms: e.and_then(|e| e.latency.p95_ms),
@@ -151,15 +191,24 @@ impl Candidate {
             echo_latency_p999_ms: e.and_then(|e| e.latency.p999_ms),
             echo_errors_total: e.map(|e| e.errors_total),
             echo_requests_total: e.map(|e| e.requests_total),
-            echo_cpu_us_per_request: echo
-                .and_then(SideTotals::cpu_us_per_request)
-                .map(|v| round(v, 3)),
+            echo_cpu_us_per_request: cpu_us(echo),
             echo_mem_mb: None,
+            raw_echo_rps: a.map(|a| round(a.rps, 1)),
+            raw_echo_latency_p50_ms: a.and_then(|a| a.latency.p50_ms),
+            raw_echo_latency_p99_ms: a.and_then(|a| a.latency.p99_ms),
+            raw_echo_errors_total: a.map(|a| a.errors_total),
+            raw_echo_requests_total: a.map(|a| a.requests_total),
+            raw_echo_cpu_us_per_request: cpu_us(raw_echo),
+            raw_echo_mem_mb: None,
             rps_ratio_to_echo: None,
             latency_p50_ratio_to_echo: None,
             latency_p99_ratio_to_echo: None,
             cpu_per_request_ratio_to_echo: None,
             echo_aa_ratio: None,
+            rps_ratio_to_raw_echo: None,
+            latency_p50_ratio_to_raw_echo: None,
+            latency_p99_ratio_to_raw_echo: None,
+            cpu_per_request_ratio_to_raw_echo: None,
             ratios: BTreeMap::new(),
             rounds: measured.rounds.clone(),
             blocks,
@@ -182,6 +231,10 @@ impl Candidate {
         self.latency_p99_ratio_to_echo = median(Ratio::P99);
         self.cpu_per_request_ratio_to_echo = median(Ratio::CpuPerRequest);
         self.echo_aa_ratio = median(Ratio::EchoAa);
+        self.rps_ratio_to_raw_echo = median(Ratio::ThroughputToRawEcho);
+        self.latency_p50_ratio_to_raw_echo = median(Ratio::P50ToRawEcho);
+        self.latency_p99_ratio_to_raw_echo = median(Ratio::P99ToRawEcho);
+        self.cpu_per_request_ratio_to_raw_echo = median(Ratio::CpuPerRequestToRawEcho);
         self
     }
 
@@ -195,7 +248,7 @@ impl Candidate {
     /// Pools `other` (a later run of the same plan) into this candidate: its rounds and
     /// blocks are added and the ratios recomputed over all blocks; errors and backpressure
     /// transitions add up, memory keeps the larger peak, and a failed run fails the whole.
-    /// The absolute router and echo figures stay those of the first run.
+    /// The absolute router, echo and raw echo figures stay those of the first run.
     pub fn absorb(self, other: Candidate) -> Candidate {
         let mut this = self;
         if other.status == Status::Failed && this.status == Status::Ok {
@@ -214,6 +267,7 @@ impl Candidate {
         };
         this.errors_total = add(this.errors_total, other.errors_total);
         this.echo_errors_total = add(this.echo_errors_total, other.echo_errors_total);
+        this.raw_echo_errors_total = add(this.raw_echo_errors_total, other.raw_echo_errors_total);
         this.backpressure_active_total = match (
             this.backpressure_active_total,
             other.backpressure_active_total,
@@ -227,6 +281,7 @@ impl Candidate {
         };
         this.mem_mb = max(this.mem_mb, other.mem_mb);
         this.echo_mem_mb = max(this.echo_mem_mb, other.echo_mem_mb);
+        this.raw_echo_mem_mb = max(this.raw_echo_mem_mb, other.raw_echo_mem_mb);
         for warning in other.warnings {
             if !this.warnings.contains(&warning) {
                 this.warnings.push(warning);
@@ -241,6 +296,7 @@ impl Candidate {
         match side {
             Side::Router => self.mem_mb = value,
             Side::Echo => self.echo_mem_mb = value,
+            Side::RawEcho => self.raw_echo_mem_mb = value,
         }
     }
 }

@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::figures::Ratio;
+use crate::figures::{block_pattern, Ratio, Side};
+use crate::stats::Percentiles;
 
 use super::candidate::{Candidate, Status};
 
@@ -46,59 +47,110 @@ impl Candidate {
     }
 
     fn totals_table(&self, md: &mut String) {
-        let _ = writeln!(md, "| metric | router | echo |");
-        let _ = writeln!(md, "|---|---:|---:|");
-        let rows: [(&str, Option<String>, Option<String>); 9] = [
-            ("rps", fmt(self.rps, 1), fmt(self.echo_rps, 1)),
+        // The raw echo's column only when it was measured, so the other tables read as before.
+        let raw = self.raw_echo_requests_total.is_some();
+        if raw {
+            let _ = writeln!(md, "| metric | router | echo | raw echo |");
+            let _ = writeln!(md, "|---|---:|---:|---:|");
+        } else {
+            let _ = writeln!(md, "| metric | router | echo |");
+            let _ = writeln!(md, "|---|---:|---:|");
+        }
+        let rows: [(&str, [Option<String>; 3]); 9] = [
+            (
+                "rps",
+                [
+                    fmt(self.rps, 1),
+                    fmt(self.echo_rps, 1),
+                    fmt(self.raw_echo_rps, 1),
+                ],
+            ),
             (
                 "latency p50 (ms)",
-                fmt(self.latency_p50_ms, 3),
-                fmt(self.echo_latency_p50_ms, 3),
+                [
+                    fmt(self.latency_p50_ms, 3),
+                    fmt(self.echo_latency_p50_ms, 3),
+                    fmt(self.raw_echo_latency_p50_ms, 3),
+                ],
             ),
             (
                 "latency p95 (ms)",
-                fmt(self.latency_p95_ms, 3),
-                fmt(self.echo_latency_p95_ms, 3),
+                [
+                    fmt(self.latency_p95_ms, 3),
+                    fmt(self.echo_latency_p95_ms, 3),
+                    self.raw_echo_latency(|l| l.p95_ms),
+                ],
             ),
             (
                 "latency p99 (ms)",
-                fmt(self.latency_p99_ms, 3),
-                fmt(self.echo_latency_p99_ms, 3),
+                [
+                    fmt(self.latency_p99_ms, 3),
+                    fmt(self.echo_latency_p99_ms, 3),
+                    fmt(self.raw_echo_latency_p99_ms, 3),
+                ],
             ),
             (
                 "latency p99.9 (ms)",
-                fmt(self.latency_p999_ms, 3),
-                fmt(self.echo_latency_p999_ms, 3),
+                [
+                    fmt(self.latency_p999_ms, 3),
+                    fmt(self.echo_latency_p999_ms, 3),
+                    self.raw_echo_latency(|l| l.p999_ms),
+                ],
             ),
             (
                 "CPU per request (µs)",
-                fmt(self.cpu_us_per_request, 2),
-                fmt(self.echo_cpu_us_per_request, 2),
+                [
+                    fmt(self.cpu_us_per_request, 2),
+                    fmt(self.echo_cpu_us_per_request, 2),
+                    fmt(self.raw_echo_cpu_us_per_request, 2),
+                ],
             ),
             (
                 "requests",
-                self.requests_total.map(|v| v.to_string()),
-                self.echo_requests_total.map(|v| v.to_string()),
+                [
+                    self.requests_total.map(|v| v.to_string()),
+                    self.echo_requests_total.map(|v| v.to_string()),
+                    self.raw_echo_requests_total.map(|v| v.to_string()),
+                ],
             ),
             (
                 "errors",
-                self.errors_total.map(|v| v.to_string()),
-                self.echo_errors_total.map(|v| v.to_string()),
+                [
+                    self.errors_total.map(|v| v.to_string()),
+                    self.echo_errors_total.map(|v| v.to_string()),
+                    self.raw_echo_errors_total.map(|v| v.to_string()),
+                ],
             ),
             (
                 "memory, peak RSS (MiB)",
-                fmt(self.mem_mb, 1),
-                fmt(self.echo_mem_mb, 1),
+                [
+                    fmt(self.mem_mb, 1),
+                    fmt(self.echo_mem_mb, 1),
+                    fmt(self.raw_echo_mem_mb, 1),
+                ],
             ),
         ];
-        for (name, router, echo) in rows {
-            let _ = writeln!(md, "| {name} | {} | {} |", dash(router), dash(echo));
+        for (name, [router, echo, raw_echo]) in rows {
+            let _ = write!(md, "| {name} | {} | {} |", dash(router), dash(echo));
+            if raw {
+                let _ = write!(md, " {} |", dash(raw_echo));
+            }
+            md.push('\n');
         }
-        let _ = writeln!(
+        let _ = write!(
             md,
             "| backpressure active (transitions) | {} | — |",
             dash(fmt(self.backpressure_active_total, 0))
         );
+        if raw {
+            md.push_str(" — |");
+        }
+        md.push('\n');
+    }
+
+    /// A latency percentile of the raw echo, from its totals over its rounds.
+    fn raw_echo_latency(&self, pick: impl Fn(&Percentiles) -> Option<f64>) -> Option<String> {
+        fmt(pick(&self.phases.get(Side::RawEcho.as_str())?.latency), 3)
     }
 
     fn ratio_table(&self, md: &mut String) {
@@ -112,17 +164,41 @@ impl Candidate {
         );
         let _ = writeln!(md, "| ratio | median | interval | ± |");
         let _ = writeln!(md, "|---|---:|---:|---:|");
-        for ratio in Ratio::ALL {
-            if let Some(s) = self.ratios.get(ratio.key()) {
-                let _ = writeln!(
-                    md,
-                    "| {} | {:.3} | {:.3} – {:.3} | {:.1} % |",
-                    ratio.key(),
-                    s.median,
-                    s.low,
-                    s.high,
-                    s.relative_half_width * 100.0
-                );
+        let raw = Ratio::TO_RAW_ECHO
+            .iter()
+            .any(|r| self.ratios.contains_key(r.key()));
+        let sets: [(&str, Vec<Ratio>); 2] = [
+            (
+                "router ÷ raw echo: against the physical limit",
+                Ratio::ALL
+                    .into_iter()
+                    .filter(|r| r.is_to_raw_echo())
+                    .collect(),
+            ),
+            (
+                "router ÷ echo: the decision alone",
+                Ratio::ALL
+                    .into_iter()
+                    .filter(|r| !r.is_to_raw_echo())
+                    .collect(),
+            ),
+        ];
+        for (title, ratios) in sets {
+            if raw {
+                let _ = writeln!(md, "| *{title}* | | | |");
+            }
+            for ratio in ratios {
+                if let Some(s) = self.ratios.get(ratio.key()) {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {:.3} | {:.3} – {:.3} | {:.1} % |",
+                        ratio.key(),
+                        s.median,
+                        s.low,
+                        s.high,
+                        s.relative_half_width * 100.0
+                    );
+                }
             }
         }
     }
@@ -162,7 +238,8 @@ impl Candidate {
         };
         let schedule = match (env.blocks, env.round_s) {
             (Some(blocks), Some(round)) => format!(
-                "{blocks} blocks of 4 rounds of {round} s after {} s warm-up per side",
+                "{blocks} blocks of {} rounds of {round} s after {} s warm-up per side",
+                block_pattern(env.raw_echo_subject.is_some()).len(),
                 env.warmup_s
             ),
             _ => format!(

@@ -27,10 +27,16 @@ fn result(ok: u64, errors: u64, cpu_s: f64) -> PhaseResult {
 }
 
 fn interleaved(blocks: usize) -> Measured {
+    interleaved_with(blocks, false)
+}
+
+/// `blocks` blocks of four rounds, or six with the raw echo (2000 ok in 1 s, 4 ms of CPU).
+fn interleaved_with(blocks: usize, raw_echo: bool) -> Measured {
     let mut measured = Measured::default();
     for block in 0..blocks {
-        for side in crate::figures::BLOCK_PATTERN {
+        for &side in crate::figures::block_pattern(raw_echo) {
             let (ok, cpu) = match side {
+                Side::RawEcho => (2000, 0.004),
                 Side::Echo => (1000, 0.01),
                 Side::Router => (800, 0.012),
             };
@@ -97,6 +103,77 @@ fn interleaved_rounds_give_every_metric_and_the_ratios() {
     let md = c.to_markdown();
     assert!(md.contains("| rps_ratio_to_echo | 0.800 |"), "{md}");
     assert!(md.contains("| 2 | 1 | router | 800 |"), "{md}");
+}
+
+#[test]
+fn six_round_blocks_give_both_ratio_sets_and_three_columns() {
+    let c = Candidate::new(Environment::default(), &interleaved_with(3, true));
+    assert_eq!(c.blocks.len(), 3);
+    assert_eq!(c.rounds.len(), 18);
+    // Router ÷ echo is as without the raw echo.
+    assert_eq!(c.rps_ratio_to_echo, Some(0.8));
+    assert_eq!(c.cpu_per_request_ratio_to_echo, Some(1.5));
+    // Router 15 µs per request against the raw echo's 2 µs; 800 against 2000 rps.
+    assert_eq!(c.raw_echo_rps, Some(2000.0));
+    assert_eq!(c.raw_echo_cpu_us_per_request, Some(2.0));
+    assert_eq!(c.rps_ratio_to_raw_echo, Some(0.4));
+    assert_eq!(c.cpu_per_request_ratio_to_raw_echo, Some(7.5));
+    assert_eq!(c.latency_p99_ratio_to_raw_echo, Some(1.0));
+    assert_eq!(c.raw_echo_errors_total, Some(0));
+    assert!(c.ratios.contains_key("rps_ratio_to_raw_echo"));
+    let v = serde_json::to_value(&c).expect("json");
+    assert_eq!(v["rounds"][0]["side"], "raw_echo");
+    assert_eq!(v["phases"]["raw_echo"]["requests_ok"], 12000);
+    let back: Candidate = serde_json::from_value(v).expect("round trip");
+    assert_eq!(back, c);
+    let md = c.to_markdown();
+    assert!(md.contains("| metric | router | echo | raw echo |"), "{md}");
+    assert!(
+        md.contains("| CPU per request (µs) | 15.00 | 10.00 | 2.00 |"),
+        "{md}"
+    );
+    assert!(md.contains("| rps_ratio_to_raw_echo | 0.400 |"), "{md}");
+    assert!(
+        md.contains("*router ÷ raw echo: against the physical limit*"),
+        "{md}"
+    );
+    assert!(md.contains("*router ÷ echo: the decision alone*"), "{md}");
+    let physical = md.find("rps_ratio_to_raw_echo").expect("raw row");
+    let decision = md.find("| rps_ratio_to_echo").expect("echo row");
+    assert!(physical < decision, "the physical limit comes first: {md}");
+    assert!(md.contains("| 1 | 1 | raw_echo | 2000 |"), "{md}");
+
+    // Pooled with a four-round run, the raw ratios keep the six-round blocks only.
+    let mut raw_mem = c.clone();
+    raw_mem.raw_echo_mem_mb = Some(3.0);
+    let pooled = raw_mem.absorb(Candidate::new(Environment::default(), &interleaved(2)));
+    assert_eq!(pooled.blocks.len(), 5);
+    assert_eq!(pooled.ratios["rps_ratio_to_raw_echo"].blocks, 3);
+    assert_eq!(pooled.ratios["rps_ratio_to_echo"].blocks, 5);
+    assert_eq!(pooled.raw_echo_mem_mb, None, "unknown in the second run");
+}
+
+#[test]
+fn a_candidate_without_the_raw_echo_reads_and_prints_as_before() {
+    let c = Candidate::new(Environment::default(), &interleaved(2));
+    assert_eq!(c.rps_ratio_to_raw_echo, None);
+    assert_eq!(c.raw_echo_cpu_us_per_request, None);
+    assert!(!c.ratios.keys().any(|k| k.ends_with("_to_raw_echo")));
+    let md = c.to_markdown();
+    assert!(md.contains("| metric | router | echo |\n"), "{md}");
+    assert!(!md.contains("raw echo"), "{md}");
+    // A candidate written before the raw echo existed (no raw_echo keys at all) still reads.
+    let mut v = serde_json::to_value(&c).expect("json");
+    let object = v.as_object_mut().expect("object");
+    object.retain(|key, _| !key.contains("raw_echo"));
+    if let Some(env) = object
+        .get_mut("environment")
+        .and_then(|e| e.as_object_mut())
+    {
+        env.remove("raw_echo_subject");
+    }
+    let back: Candidate = serde_json::from_value(v).expect("an old candidate reads");
+    assert_eq!(back, c);
 }
 
 #[test]
