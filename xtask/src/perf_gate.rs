@@ -15,11 +15,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
-use bench::gate::evaluate::Outcome;
 use bench::gate::exit::GateExit;
 use bench::gate::policy::{self, LoadedPolicy};
-use bench::gate::{candidate, table, verdict};
+use bench::gate::{candidate, verdict};
 
 use crate::{bench_cmd, paths};
 
@@ -112,31 +110,12 @@ fn bench_and_gate(
     println!("perf-gate: no candidate given; running the benchmark first");
     let mut bench_args = bench_cmd::Args::defaults();
     bench_args.router_binary = router_binary;
-    let (path, mut pooled) = bench_cmd::bench(&bench_args)?;
-    let mut runs = 1;
-    loop {
-        println!("perf-gate: candidate {} ({runs} run(s))", path.display());
-        let report = verdict::judge(policies, &pooled);
-        if report.outcome() != Outcome::TooNoisy || runs >= max_runs.max(1) {
-            let verdict = verdict::conclude(&report);
-            print!("{}", verdict.text);
-            return Ok(verdict.exit);
-        }
-        print!("{}", table::render(&report));
-        println!(
-            "perf-gate: the spread between rounds is too large to judge; running {} more \
-             blocks",
-            bench_args.blocks
-        );
-        bench_args.out = Some(path.with_file_name(format!(
-            "{}_more{runs}.json",
-            path.file_stem().and_then(|s| s.to_str()).unwrap_or("perf")
-        )));
-        let (_, more) = bench_cmd::bench(&bench_args)?;
-        pooled = pooled.absorb(more);
-        pooled
-            .write(&path)
-            .with_context(|| format!("cannot write the pooled candidate {}", path.display()))?;
-        runs += 1;
-    }
+    let judged = bench_cmd::bench_until_judged(&bench_args, policies, max_runs)?;
+    println!(
+        "perf-gate: candidate {} ({} run(s))",
+        judged.path.display(),
+        judged.runs
+    );
+    judged.print();
+    Ok(judged.exit())
 }
