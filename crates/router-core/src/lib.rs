@@ -16,6 +16,7 @@ pub mod feedback;
 pub mod idempotency;
 pub mod identity;
 pub mod ids;
+pub mod json_bytes;
 pub mod live;
 pub mod policy;
 pub mod quota;

@@ -1,7 +1,5 @@
 //! `run_id`, `flow_id` and `step_id`: all three or none, each a UUID or a ULID.
 
-use serde_json::value::RawValue;
-
 use crate::error::{IntakeErrorCode, Rejection};
 use crate::ids;
 
@@ -11,9 +9,9 @@ use super::wire::required_string;
 /// The correlation ids: `None` when all three are absent, a rejection when only some are
 /// given or one is neither a UUID nor a ULID.
 pub(super) fn correlation(
-    run_id: Option<&RawValue>,
-    flow_id: Option<&RawValue>,
-    step_id: Option<&RawValue>,
+    run_id: Option<&str>,
+    flow_id: Option<&str>,
+    step_id: Option<&str>,
 ) -> Result<Option<Correlation>, Rejection> {
     let invalid = |field: &str, message: String| {
         Rejection::intake(IntakeErrorCode::CorrelationFieldsInvalid, field, message)
@@ -35,7 +33,7 @@ pub(super) fn correlation(
             ));
         }
     };
-    let check = |raw: &RawValue, field: &str| -> Result<String, Rejection> {
+    let check = |raw: &str, field: &str| -> Result<String, Rejection> {
         let value = required_string(raw, field)?;
         if ids::is_uuid(&value) || ids::is_ulid(&value) {
             Ok(value)

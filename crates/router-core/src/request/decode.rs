@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::{IntakeErrorCode, Rejection};
@@ -16,8 +15,7 @@ use super::model::{
 };
 use super::payload::payload;
 use super::wire::{
-    parse_object, parse_string, required_string, starts_with_object, WireMessage, WireRequest,
-    WireTask,
+    parse_object, parse_string, parse_task, required_string, starts_with_object, RequestFields,
 };
 
 /// Decodes and validates one request body. `version_header` is the message's `version`
@@ -42,12 +40,12 @@ pub fn decode(
 /// request is rejected, so that a request that passes copies each of them once.
 #[derive(Default)]
 struct KnownIds<'a> {
-    request_id: Option<&'a RawValue>,
-    trace_id: Option<&'a RawValue>,
-    tenant_id: Option<&'a RawValue>,
+    request_id: Option<&'a str>,
+    trace_id: Option<&'a str>,
+    tenant_id: Option<&'a str>,
 }
 
-fn owned_string(raw: &RawValue) -> Option<String> {
+fn owned_string(raw: &str) -> Option<String> {
     parse_string(raw).map(Cow::into_owned)
 }
 
@@ -87,7 +85,7 @@ fn decode_inner<'a>(
             format!("body is not valid UTF-8: {err}"),
         )
     })?;
-    let wire: WireRequest = serde_json::from_str(text).map_err(|err| {
+    let wire = RequestFields::read(text).map_err(|err| {
         Rejection::intake(
             SchemaValidationFailed,
             "",
@@ -109,7 +107,7 @@ fn decode_inner<'a>(
     check_version(version_header, wire.version)?;
 
     let message = match wire.message {
-        Some(raw) => Some(parse_object::<WireMessage>(raw, "message")?),
+        Some(raw) => Some(parse_task(raw, "message", true)?),
         None => None,
     };
 
@@ -184,13 +182,13 @@ fn decode_inner<'a>(
             ))
         }
         (Some(raw), None) => {
-            let task: WireTask = parse_object(raw, "task")?;
+            let task = parse_task(raw, "task", false)?;
             let task_type = task_type(task.task_type, "task.type")?;
             let payload = payload(task.payload_ref, task.payload, "task", limits)?;
             (task_type, payload)
         }
         (None, Some(message)) => {
-            let task_type = task_type(message.message_type, "message.message_type")?;
+            let task_type = task_type(message.task_type, "message.message_type")?;
             let payload = payload(message.payload_ref, message.payload, "message", limits)?;
             (task_type, payload)
         }
@@ -286,7 +284,7 @@ fn context_policy_id(
     }
 }
 
-fn check_version(header: Option<&str>, body: Option<&RawValue>) -> Result<(), Rejection> {
+fn check_version(header: Option<&str>, body: Option<&str>) -> Result<(), Rejection> {
     let unsupported = |shown: &str| {
         Rejection::intake(
             IntakeErrorCode::VersionUnsupported,
@@ -310,7 +308,7 @@ fn check_version(header: Option<&str>, body: Option<&RawValue>) -> Result<(), Re
                 "version",
                 format!(
                     "version must be the string \"{SUPPORTED_VERSION}\", not {}",
-                    excerpt(raw.get())
+                    excerpt(raw)
                 ),
             )),
         },
@@ -327,7 +325,7 @@ fn excerpt(text: &str) -> Cow<'_, str> {
     }
 }
 
-fn task_type(raw: Option<&RawValue>, field: &str) -> Result<String, Rejection> {
+fn task_type(raw: Option<&str>, field: &str) -> Result<String, Rejection> {
     let missing = || {
         Rejection::intake(
             IntakeErrorCode::CorrelationFieldsInvalid,

@@ -1,16 +1,19 @@
 //! DecideRequest decoding and validation (CONTRACT §2).
 //!
 //! [`decode`] takes the raw message body and its `version` header and returns either a
-//! validated [`DecideRequest`] or a [`RejectedRequest`] ready to become an error reply. It never
-//! panics and never recurses without bound: serde_json caps nesting at 128 levels in the fields
-//! it parses and skips ignored fields without recursion; inline payloads, kept as raw text,
-//! are checked by a flat scan against [`MAX_PAYLOAD_DEPTH`].
+//! validated [`DecideRequest`] or a [`RejectedRequest`] ready to become an error reply. The
+//! body's top level and its `task` / `message` object are split into raw members by one scan
+//! (`scan`), which leaves anything but plain JSON to serde_json. It never panics and never
+//! recurses without bound: the scan follows at most 100 levels, serde_json caps nesting at
+//! 128 levels in the fields it parses and skips ignored fields without recursion; inline
+//! payloads, kept as raw text, are checked by a flat scan against [`MAX_PAYLOAD_DEPTH`].
 
 mod correlation;
 mod decode;
 mod model;
 mod payload;
 mod peek;
+mod scan;
 mod wire;
 
 pub use decode::decode;

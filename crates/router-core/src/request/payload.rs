@@ -1,9 +1,8 @@
 //! The task payload: exactly one of `payload_ref` or an inline `payload` object, the inline
 //! one measured by a flat scan (compact size, nesting depth) against the intake limits.
 
-use serde_json::value::RawValue;
-
 use crate::error::{IntakeErrorCode, Rejection};
+use crate::json_bytes::first_special;
 
 use super::model::{IntakeLimits, Payload, MAX_PAYLOAD_DEPTH};
 use super::wire::required_string;
@@ -11,8 +10,8 @@ use super::wire::required_string;
 /// The payload of `section` (`task` or `message`): exactly one of `payload_ref` and an
 /// inline `payload` object within the nesting and size limits.
 pub(super) fn payload(
-    payload_ref: Option<&RawValue>,
-    inline: Option<&RawValue>,
+    payload_ref: Option<&str>,
+    inline: Option<&str>,
     section: &str,
     limits: &IntakeLimits,
 ) -> Result<Payload, Rejection> {
@@ -42,7 +41,7 @@ pub(super) fn payload(
         }
         (None, Some(raw)) => {
             let field = || format!("{section}.payload");
-            if !raw.get().starts_with('{') {
+            if !raw.starts_with('{') {
                 let field = field();
                 return Err(Rejection::intake(
                     SchemaValidationFailed,
@@ -50,7 +49,7 @@ pub(super) fn payload(
                     format!("{field} must be a JSON object"),
                 ));
             }
-            let (compact_len, depth) = compact_len(raw.get());
+            let (compact_len, depth) = compact_len(raw);
             if depth > MAX_PAYLOAD_DEPTH {
                 let field = field();
                 return Err(Rejection::intake(
@@ -79,30 +78,67 @@ pub(super) fn payload(
 /// Length of valid JSON text without insignificant white space, and its deepest nesting of
 /// objects and lists (`{}` is 1).
 fn compact_len(json: &str) -> (usize, usize) {
-    let (mut in_string, mut escaped, mut len) = (false, false, 0);
+    let bytes = json.as_bytes();
+    let (mut len, mut at) = (0, 0);
     let (mut depth, mut deepest) = (0usize, 0usize);
-    for byte in json.bytes() {
-        if in_string {
-            len += 1;
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b' ' | b'\n' | b'\r' | b'\t' => {
+                at += 1;
+                continue;
             }
-        } else if !matches!(byte, b' ' | b'\n' | b'\r' | b'\t') {
-            len += 1;
-            match byte {
-                b'"' => in_string = true,
-                b'{' | b'[' => {
-                    depth += 1;
-                    deepest = deepest.max(depth);
-                }
-                b'}' | b']' => depth = depth.saturating_sub(1),
-                _ => {}
+            b'"' => {
+                let end = string_end(bytes, at + 1);
+                len += end - at;
+                at = end;
+                continue;
             }
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
         }
+        len += 1;
+        at += 1;
     }
     (len, deepest)
+}
+
+/// The index just past the quote that closes the string whose contents start at `from`.
+fn string_end(bytes: &[u8], mut from: usize) -> usize {
+    loop {
+        let Some(rest) = bytes.get(from..) else {
+            return bytes.len();
+        };
+        let Some(next) = first_special(rest) else {
+            return bytes.len();
+        };
+        from += next;
+        match bytes[from] {
+            b'"' => return from + 1,
+            b'\\' => from += 2,
+            _ => from += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact_len;
+
+    #[test]
+    fn white_space_counts_only_inside_strings() {
+        assert_eq!(compact_len(r#"{}"#), (2, 1));
+        assert_eq!(
+            compact_len(" { \"a b\" : [ 1 , {\"c\":\"\\\" }\"} ] } "),
+            (24, 3)
+        );
+        assert_eq!(compact_len(r#"{"k":"\\"}"#), (10, 1));
+        assert_eq!(
+            compact_len(r#"{"long string of more than eight bytes":"é\u00e9"}"#),
+            (51, 1)
+        );
+    }
 }

@@ -44,7 +44,7 @@ pub fn peek_ids(body: &[u8]) -> PeekedIds {
         return PeekedIds::default();
     };
     let valid_id = |raw: &RawValue| {
-        parse_string(raw)
+        parse_string(raw.get())
             .filter(|id| is_valid_id(id))
             .map(Cow::into_owned)
     };
@@ -57,7 +57,7 @@ pub fn peek_ids(body: &[u8]) -> PeekedIds {
         request_id: peek.request_id.and_then(valid_id).or_else(message_id),
         trace_id: peek
             .trace_id
-            .and_then(parse_string)
+            .and_then(|raw| parse_string(raw.get()))
             .filter(|t| ids::is_trace_id(t))
             .map(Cow::into_owned),
     }

@@ -1,6 +1,6 @@
-//! The request as it arrives: its top-level fields, `task` and `message` kept as raw JSON
-//! text ([`WireRequest`]), and the readers that turn a raw value into a string or an object,
-//! or reject it naming the field.
+//! The request as it arrives: its top-level fields and those of `task` / `message`, each
+//! kept as raw JSON text ([`RequestFields`], [`TaskFields`]), and the readers that turn a
+//! raw value into a string or an object, or reject it naming the field.
 
 use std::borrow::Cow;
 
@@ -9,59 +9,210 @@ use serde_json::value::RawValue;
 
 use crate::error::{IntakeErrorCode, Rejection};
 
-/// The top-level fields of a request body, each kept as raw JSON until its rule reads it.
-#[derive(Deserialize)]
-pub(super) struct WireRequest<'a> {
-    #[serde(borrow, default)]
-    pub(super) version: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub(super) request_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub(super) tenant_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub(super) trace_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub(super) task: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub(super) message: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub(super) policy_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub(super) constraints: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub(super) metadata: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub(super) run_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub(super) flow_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub(super) step_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub(super) idempotency_key: Option<&'a RawValue>,
+use super::scan;
+
+/// The top-level fields of a request body, each kept as raw JSON text until its rule reads
+/// it.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct RequestFields<'a> {
+    pub(super) version: Option<&'a str>,
+    pub(super) request_id: Option<&'a str>,
+    pub(super) tenant_id: Option<&'a str>,
+    pub(super) trace_id: Option<&'a str>,
+    pub(super) task: Option<&'a str>,
+    pub(super) message: Option<&'a str>,
+    pub(super) policy_id: Option<&'a str>,
+    pub(super) constraints: Option<&'a str>,
+    pub(super) metadata: Option<&'a str>,
+    pub(super) run_id: Option<&'a str>,
+    pub(super) flow_id: Option<&'a str>,
+    pub(super) step_id: Option<&'a str>,
+    pub(super) idempotency_key: Option<&'a str>,
 }
 
-/// The `task` object: its type and its payload (a reference or inline).
+/// The `task` object (its type and payload), or the gateway's `message` accepted instead:
+/// raw JSON text of each field.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct TaskFields<'a> {
+    /// `task.type` or `message.message_type`.
+    pub(super) task_type: Option<&'a str>,
+    pub(super) payload_ref: Option<&'a str>,
+    pub(super) payload: Option<&'a str>,
+    /// `message.message_id` (a `task` has none).
+    pub(super) message_id: Option<&'a str>,
+}
+
+impl<'a> RequestFields<'a> {
+    /// The fields of a body: one scan ([`scan`]) when the body is plain JSON, else
+    /// `serde_json`, whose error names what is wrong.
+    pub(super) fn read(text: &'a str) -> Result<Self, serde_json::Error> {
+        match Self::scanned(text) {
+            Some(fields) => Ok(fields),
+            None => serde_json::from_str::<WireRequest>(text).map(Into::into),
+        }
+    }
+
+    /// The fields as [`scan`] finds them; `None` when it gives up.
+    fn scanned(text: &'a str) -> Option<Self> {
+        let mut fields = RequestFields::default();
+        scan::object_members(text, |key, value| {
+            let slot = match key {
+                "version" => &mut fields.version,
+                "request_id" => &mut fields.request_id,
+                "tenant_id" => &mut fields.tenant_id,
+                "trace_id" => &mut fields.trace_id,
+                "task" => &mut fields.task,
+                "message" => &mut fields.message,
+                "policy_id" => &mut fields.policy_id,
+                "constraints" => &mut fields.constraints,
+                "metadata" => &mut fields.metadata,
+                "run_id" => &mut fields.run_id,
+                "flow_id" => &mut fields.flow_id,
+                "step_id" => &mut fields.step_id,
+                "idempotency_key" => &mut fields.idempotency_key,
+                _ => return Some(()),
+            };
+            fill(slot, value)
+        })?;
+        Some(fields)
+    }
+}
+
+impl<'a> TaskFields<'a> {
+    /// The fields of a `task` (`message` false) or `message` object, as
+    /// [`RequestFields::read`] reads a body.
+    pub(super) fn read(text: &'a str, message: bool) -> Result<Self, serde_json::Error> {
+        match (Self::scanned(text, message), message) {
+            (Some(fields), _) => Ok(fields),
+            (None, false) => serde_json::from_str::<WireTask>(text).map(Into::into),
+            (None, true) => serde_json::from_str::<WireMessage>(text).map(Into::into),
+        }
+    }
+
+    /// The fields as [`scan`] finds them; `None` when it gives up.
+    fn scanned(text: &'a str, message: bool) -> Option<Self> {
+        let type_key = if message { "message_type" } else { "type" };
+        let mut fields = TaskFields::default();
+        scan::object_members(text, |key, value| {
+            let slot = match key {
+                "payload_ref" => &mut fields.payload_ref,
+                "payload" => &mut fields.payload,
+                "message_id" if message => &mut fields.message_id,
+                key if key == type_key => &mut fields.task_type,
+                _ => return Some(()),
+            };
+            fill(slot, value)
+        })?;
+        Some(fields)
+    }
+}
+
+/// Fills a field seen for the first time. A field named twice (which `serde_json` refuses)
+/// or given as `null` (which it reads as absent) is left to `serde_json`.
+fn fill<'a>(slot: &mut Option<&'a str>, value: &'a str) -> Option<()> {
+    if slot.is_some() || value == "null" {
+        return None;
+    }
+    *slot = Some(value);
+    Some(())
+}
+
+/// The top-level fields as `serde_json` reads them.
 #[derive(Deserialize)]
-pub(super) struct WireTask<'a> {
+struct WireRequest<'a> {
+    #[serde(borrow, default)]
+    version: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    request_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tenant_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    trace_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    task: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    message: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    policy_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    constraints: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    run_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    flow_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    step_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    idempotency_key: Option<&'a RawValue>,
+}
+
+impl<'a> From<WireRequest<'a>> for RequestFields<'a> {
+    fn from(wire: WireRequest<'a>) -> Self {
+        let text = |raw: Option<&'a RawValue>| raw.map(RawValue::get);
+        RequestFields {
+            version: text(wire.version),
+            request_id: text(wire.request_id),
+            tenant_id: text(wire.tenant_id),
+            trace_id: text(wire.trace_id),
+            task: text(wire.task),
+            message: text(wire.message),
+            policy_id: text(wire.policy_id),
+            constraints: text(wire.constraints),
+            metadata: text(wire.metadata),
+            run_id: text(wire.run_id),
+            flow_id: text(wire.flow_id),
+            step_id: text(wire.step_id),
+            idempotency_key: text(wire.idempotency_key),
+        }
+    }
+}
+
+/// The `task` object as `serde_json` reads it.
+#[derive(Deserialize)]
+struct WireTask<'a> {
     #[serde(borrow, default, rename = "type")]
-    pub(super) task_type: Option<&'a RawValue>,
+    task_type: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    pub(super) payload_ref: Option<&'a RawValue>,
+    payload_ref: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    pub(super) payload: Option<&'a RawValue>,
+    payload: Option<&'a RawValue>,
 }
 
-/// The gateway's `message` object, accepted instead of `task`.
+impl<'a> From<WireTask<'a>> for TaskFields<'a> {
+    fn from(wire: WireTask<'a>) -> Self {
+        TaskFields {
+            task_type: wire.task_type.map(RawValue::get),
+            payload_ref: wire.payload_ref.map(RawValue::get),
+            payload: wire.payload.map(RawValue::get),
+            message_id: None,
+        }
+    }
+}
+
+/// The gateway's `message` object as `serde_json` reads it.
 #[derive(Deserialize)]
-pub(super) struct WireMessage<'a> {
+struct WireMessage<'a> {
     #[serde(borrow, default)]
-    pub(super) message_type: Option<&'a RawValue>,
+    message_type: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    pub(super) payload_ref: Option<&'a RawValue>,
+    payload_ref: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    pub(super) payload: Option<&'a RawValue>,
+    payload: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    pub(super) message_id: Option<&'a RawValue>,
+    message_id: Option<&'a RawValue>,
+}
+
+impl<'a> From<WireMessage<'a>> for TaskFields<'a> {
+    fn from(wire: WireMessage<'a>) -> Self {
+        TaskFields {
+            task_type: wire.message_type.map(RawValue::get),
+            payload_ref: wire.payload_ref.map(RawValue::get),
+            payload: wire.payload.map(RawValue::get),
+            message_id: wire.message_id.map(RawValue::get),
+        }
+    }
 }
 
 /// True when the first byte that is not white space opens a JSON object.
@@ -71,22 +222,39 @@ pub(super) fn starts_with_object(body: &[u8]) -> bool {
         .is_some_and(|b| *b == b'{')
 }
 
-/// `raw` decoded as the object type `T`, or a rejection naming `field`.
+/// `raw` (JSON text) decoded as the object type `T`, or a rejection naming `field`.
 pub(super) fn parse_object<'a, T: Deserialize<'a>>(
-    raw: &'a RawValue,
+    raw: &'a str,
     field: &str,
 ) -> Result<T, Rejection> {
-    let wrong = || {
-        Rejection::intake(
+    read_object(raw, field, serde_json::from_str)
+}
+
+/// The fields of `task` (`message` false) or of the gateway's `message` object, or a
+/// rejection naming `field`.
+pub(super) fn parse_task<'a>(
+    raw: &'a str,
+    field: &str,
+    message: bool,
+) -> Result<TaskFields<'a>, Rejection> {
+    read_object(raw, field, |text| TaskFields::read(text, message))
+}
+
+/// `read(raw)` when `raw` is a JSON object; a rejection naming `field` when it is not one or
+/// `read` fails.
+fn read_object<'a, T>(
+    raw: &'a str,
+    field: &str,
+    read: impl FnOnce(&'a str) -> Result<T, serde_json::Error>,
+) -> Result<T, Rejection> {
+    if !raw.starts_with('{') {
+        return Err(Rejection::intake(
             IntakeErrorCode::SchemaValidationFailed,
             field,
             format!("{field} must be a JSON object"),
-        )
-    };
-    if !raw.get().starts_with('{') {
-        return Err(wrong());
+        ));
     }
-    serde_json::from_str(raw.get()).map_err(|err| {
+    read(raw).map_err(|err| {
         Rejection::intake(
             IntakeErrorCode::SchemaValidationFailed,
             field,
@@ -95,8 +263,9 @@ pub(super) fn parse_object<'a, T: Deserialize<'a>>(
     })
 }
 
-/// `raw` as an owned string, or a rejection naming `field` for any other JSON type.
-pub(super) fn required_string(raw: &RawValue, field: &str) -> Result<String, Rejection> {
+/// `raw` (JSON text) as an owned string, or a rejection naming `field` for any other JSON
+/// type.
+pub(super) fn required_string(raw: &str, field: &str) -> Result<String, Rejection> {
     parse_string(raw).map(Cow::into_owned).ok_or_else(|| {
         Rejection::intake(
             IntakeErrorCode::SchemaValidationFailed,
@@ -106,9 +275,9 @@ pub(super) fn required_string(raw: &RawValue, field: &str) -> Result<String, Rej
     })
 }
 
-/// A JSON string, borrowed when it has no escapes; `None` for any other JSON type.
-pub(super) fn parse_string(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
+/// A JSON string (valid JSON text), borrowed when it has no escapes; `None` for any other
+/// JSON type.
+pub(super) fn parse_string(text: &str) -> Option<Cow<'_, str>> {
     if !text.starts_with('"') {
         return None;
     }
@@ -124,3 +293,6 @@ pub(super) fn parse_string(raw: &RawValue) -> Option<Cow<'_, str>> {
         Err(_) => serde_json::from_str::<String>(text).ok().map(Cow::Owned),
     }
 }
+
+#[cfg(test)]
+mod tests;

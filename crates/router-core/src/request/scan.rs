@@ -1,0 +1,291 @@
+//! One pass over a JSON object's members, each value kept as its raw text: the fast way in
+//! for the request's top level and its `task` / `message` object.
+//!
+//! The scanner vouches only for the plain subset of JSON that callers send: it gives up
+//! (`None`) on anything else — an escape in a key, a member named twice, nesting deeper than
+//! [`MAX_SCAN_DEPTH`], and every syntax error — and the caller then parses with
+//! `serde_json`, whose answer (and error message) stands. So what it accepts is always JSON
+//! that `serde_json` accepts, split into the same members; the property tests of `decode`
+//! compare the two ways on generated and broken bodies.
+
+use crate::json_bytes::first_special;
+
+/// Deepest nesting the scanner follows before it leaves the body to `serde_json` (whose own
+/// limit is 128).
+pub(super) const MAX_SCAN_DEPTH: usize = 100;
+
+/// Calls `member(key, value)` for each member of the object that `text` holds (white space
+/// around it allowed), in order, with each value's raw JSON text. `None` when the scanner
+/// gives up, or when `member` does.
+pub(super) fn object_members<'a>(
+    text: &'a str,
+    mut member: impl FnMut(&'a str, &'a str) -> Option<()>,
+) -> Option<()> {
+    let mut scan = Scanner {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    scan.white_space();
+    scan.expect(b'{')?;
+    scan.white_space();
+    if scan.peek() == Some(b'}') {
+        scan.at += 1;
+    } else {
+        loop {
+            let key = scan.plain_key()?;
+            scan.white_space();
+            scan.expect(b':')?;
+            scan.white_space();
+            let start = scan.at;
+            scan.value(1)?;
+            member(key, text.get(start..scan.at)?)?;
+            scan.white_space();
+            match scan.next()? {
+                b',' => scan.white_space(),
+                b'}' => break,
+                _ => return None,
+            }
+        }
+    }
+    scan.white_space();
+    (scan.at == scan.bytes.len()).then_some(())
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then_some(())
+    }
+
+    fn white_space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.at += 1;
+        }
+    }
+
+    /// A key without escapes, as the text between its quotes.
+    fn plain_key(&mut self) -> Option<&'a str> {
+        self.expect(b'"')?;
+        let start = self.at;
+        loop {
+            match self.next()? {
+                b'"' => break,
+                b'\\' => return None,
+                byte if byte < 0x20 => return None,
+                _ => {}
+            }
+        }
+        // Quotes are ASCII, so both ends are character boundaries.
+        self.text.get(start..self.at - 1)
+    }
+
+    /// Any JSON value at `depth` (the object holding it is at `depth - 1`).
+    fn value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => {
+                self.at += 1;
+                self.string_rest()
+            }
+            b'{' => self.object(depth),
+            b'[' => self.array(depth),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// The rest of a string after its opening quote, escapes included.
+    fn string_rest(&mut self) -> Option<()> {
+        loop {
+            self.at += first_special(self.bytes.get(self.at..)?)?;
+            match self.next()? {
+                b'"' => return Some(()),
+                b'\\' => match self.next()? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                    b'u' => {
+                        for _ in 0..4 {
+                            if !self.next()?.is_ascii_hexdigit() {
+                                return None;
+                            }
+                        }
+                    }
+                    _ => return None,
+                },
+                byte if byte < 0x20 => return None,
+                _ => {}
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_SCAN_DEPTH {
+            return None;
+        }
+        self.at += 1;
+        self.white_space();
+        if self.peek()? == b'}' {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            self.expect(b'"')?;
+            self.string_rest()?;
+            self.white_space();
+            self.expect(b':')?;
+            self.white_space();
+            self.value(depth + 1)?;
+            self.white_space();
+            match self.next()? {
+                b',' => self.white_space(),
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_SCAN_DEPTH {
+            return None;
+        }
+        self.at += 1;
+        self.white_space();
+        if self.peek()? == b']' {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            self.value(depth + 1)?;
+            self.white_space();
+            match self.next()? {
+                b',' => self.white_space(),
+                b']' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        (self.bytes.get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.next()? {
+            b'0' => {}
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.some_digits()?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            self.some_digits()?;
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.at;
+        self.digits();
+        (self.at > start).then_some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(text: &str) -> Option<Vec<(&str, &str)>> {
+        let mut found = Vec::new();
+        object_members(text, |key, value| {
+            found.push((key, value));
+            Some(())
+        })?;
+        Some(found)
+    }
+
+    #[test]
+    fn splits_an_object_into_raw_members() {
+        let text =
+            r#" { "a" : 1 , "b":[true, {"c": "d\"\u00e9"}], "e": -0.5e+3, "f": null, "g": {} } "#;
+        assert_eq!(
+            members(text),
+            Some(vec![
+                ("a", "1"),
+                ("b", r#"[true, {"c": "d\"\u00e9"}]"#),
+                ("e", "-0.5e+3"),
+                ("f", "null"),
+                ("g", "{}"),
+            ])
+        );
+        assert_eq!(members("{}"), Some(vec![]));
+    }
+
+    #[test]
+    fn gives_up_on_what_it_does_not_vouch_for() {
+        for text in [
+            "",
+            "[]",
+            "{",
+            r#"{"a":1,}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":-}"#,
+            r#"{"a":1e}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":"\x"}"#,
+            r#"{"a":"\u12g4"}"#,
+            "{\"a\":\"tab\there\"}",
+            r#"{"a\u0062":1}"#,
+            r#"{"a":1} x"#,
+            r#"{"a":1}{}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":1 "b":2}"#,
+            r#"{"a":'x'}"#,
+        ] {
+            assert_eq!(members(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn nesting_is_followed_to_its_limit_and_no_further() {
+        let nested =
+            |depth: usize| format!("{{\"a\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
+        assert!(members(&nested(MAX_SCAN_DEPTH)).is_some());
+        assert!(members(&nested(MAX_SCAN_DEPTH + 1)).is_none());
+    }
+}
