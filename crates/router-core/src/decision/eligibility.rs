@@ -1,15 +1,23 @@
 //! Which providers a decision may use: the request's `only` / `ignore` filters, circuit
 //! breakers and rate-limit cooldowns, and the best tier among what is left.
 
+use smallvec::SmallVec;
+
 use crate::policy::Provider;
 
 use super::choice::Choice;
 use super::model::Exclusion;
 
+/// Providers held on the stack up to this many (a policy rarely names more).
+const INLINE_PROVIDERS: usize = 8;
+
+/// Some of a policy's providers, without a heap allocation for the usual few.
+pub(super) type ProviderList<'p> = SmallVec<[&'p Provider; INLINE_PROVIDERS]>;
+
 /// The providers a decision may draw from, and why the others are out.
 pub(super) struct Candidates<'p> {
     /// Eligible providers with a weight above 0, in policy order.
-    pub all: Vec<&'p Provider>,
+    pub all: ProviderList<'p>,
     /// The lowest priority among them.
     pub best_tier: Option<u32>,
     /// Providers left out, with why.
@@ -18,7 +26,7 @@ pub(super) struct Candidates<'p> {
 
 impl<'p> Candidates<'p> {
     /// Those of the best tier.
-    pub fn tier(&self) -> Vec<&'p Provider> {
+    pub fn tier(&self) -> ProviderList<'p> {
         self.all
             .iter()
             .copied()
@@ -65,7 +73,7 @@ impl<'a> Choice<'a> {
     /// The policy's providers sorted into candidates and exclusions.
     pub(super) fn candidates(&self) -> Candidates<'a> {
         let providers = &self.policy.providers;
-        let mut all = Vec::with_capacity(providers.len());
+        let mut all = ProviderList::new();
         let mut excluded = Vec::new();
         let mut best_tier: Option<u32> = None;
         for provider in providers {
