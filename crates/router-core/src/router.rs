@@ -233,7 +233,7 @@ impl Router {
             request_id: Some(&request.request_id),
             trace_id: request.trace_id.as_deref(),
         };
-        let tenant = || Some(request.tenant_id.clone());
+        let tenant = || Some(request.tenant_id.to_string());
 
         if let Some(scope) = subject_tenant {
             if request.tenant_id != scope {
@@ -244,7 +244,7 @@ impl Router {
                         request.tenant_id
                     ),
                 )
-                .with_detail("tenant_id", request.tenant_id.as_str())
+                .with_detail("tenant_id", &*request.tenant_id)
                 .with_detail("subject_tenant", scope);
                 rejection.intake = Some(IntakeErrorCode::TenantForbidden);
                 return rejected(&rejection, context, tenant());
@@ -252,12 +252,12 @@ impl Router {
         }
 
         if let Some(allowed) = &self.settings.allowed_tenants {
-            if !allowed.contains(&request.tenant_id) {
+            if !allowed.contains(&*request.tenant_id) {
                 let mut rejection = Rejection::new(
                     ErrorCode::Unauthorized,
                     format!("tenant {} is not on the allow-list", request.tenant_id),
                 )
-                .with_detail("tenant_id", request.tenant_id.as_str());
+                .with_detail("tenant_id", &*request.tenant_id);
                 rejection.intake = Some(IntakeErrorCode::TenantForbidden);
                 return rejected(&rejection, context, tenant());
             }
@@ -277,8 +277,8 @@ impl Router {
                         request.policy_id, request.tenant_id
                     ),
                 )
-                .with_detail("tenant_id", request.tenant_id.as_str())
-                .with_detail("policy_id", request.policy_id.as_str()));
+                .with_detail("tenant_id", &*request.tenant_id)
+                .with_detail("policy_id", &*request.policy_id));
             };
             if tenant_quota.is_some() || policy.has_quotas() {
                 let counted = CountedRequest {
@@ -330,10 +330,10 @@ impl Router {
                 let reply = encode_success(&decision, context, replayed);
                 let idempotent = match (&request.idempotency_key, self.export_idempotency) {
                     (Some(key), true) if !replayed => Some(IdempotentDecision {
-                        tenant_id: request.tenant_id.clone(),
+                        tenant_id: request.tenant_id.to_string(),
                         key: key.clone(),
-                        request_id: request.request_id.clone(),
-                        trace_id: request.trace_id.clone(),
+                        request_id: request.request_id.to_string(),
+                        trace_id: request.trace_id.as_deref().map(str::to_owned),
                         decision: decision.clone(),
                     }),
                     _ => None,

@@ -15,16 +15,17 @@ use super::model::{
 };
 use super::payload::payload;
 use super::wire::{
-    parse_object, parse_string, parse_task, required_string, starts_with_object, RequestFields,
+    parse_object, parse_string, parse_task, required_string, starts_with_object, string_field,
+    RequestFields,
 };
 
 /// Decodes and validates one request body. `version_header` is the message's `version`
 /// header, which wins over the body's `version` field.
-pub fn decode(
-    body: &[u8],
+pub fn decode<'a>(
+    body: &'a [u8],
     version_header: Option<&str>,
     limits: &IntakeLimits,
-) -> Result<DecideRequest, Box<RejectedRequest>> {
+) -> Result<DecideRequest<'a>, Box<RejectedRequest>> {
     let mut ids = KnownIds::default();
     decode_inner(body, version_header, limits, &mut ids).map_err(|rejection| {
         Box::new(RejectedRequest {
@@ -54,7 +55,7 @@ fn decode_inner<'a>(
     version_header: Option<&str>,
     limits: &IntakeLimits,
     known: &mut KnownIds<'a>,
-) -> Result<DecideRequest, Rejection> {
+) -> Result<DecideRequest<'a>, Rejection> {
     use IntakeErrorCode::*;
 
     if body.len() > limits.max_payload {
@@ -95,9 +96,7 @@ fn decode_inner<'a>(
 
     // The request id first, so that every later rejection (version included) can name the
     // request.
-    let top_request_id = wire
-        .request_id
-        .map(|raw| required_string(raw, "request_id"));
+    let top_request_id = wire.request_id.map(|raw| string_field(raw, "request_id"));
     if let (Some(Ok(id)), Some(raw)) = (&top_request_id, wire.request_id) {
         if is_valid_id(id) {
             known.request_id = Some(raw);
@@ -115,7 +114,7 @@ fn decode_inner<'a>(
         match (top_request_id, message.as_ref().and_then(|m| m.message_id)) {
             (Some(id), _) => (id?, "request_id", wire.request_id),
             (None, Some(raw)) => (
-                required_string(raw, "message.message_id")?,
+                string_field(raw, "message.message_id")?,
                 "message.message_id",
                 Some(raw),
             ),
@@ -139,7 +138,7 @@ fn decode_inner<'a>(
     }
 
     let tenant_id = match wire.tenant_id {
-        Some(raw) => required_string(raw, "tenant_id")?,
+        Some(raw) => string_field(raw, "tenant_id")?,
         None => {
             return Err(Rejection::intake(
                 CorrelationFieldsInvalid,
@@ -159,7 +158,7 @@ fn decode_inner<'a>(
 
     let trace_id = match wire.trace_id {
         Some(raw) => {
-            let trace_id = required_string(raw, "trace_id")?;
+            let trace_id = string_field(raw, "trace_id")?;
             if !ids::is_trace_id(&trace_id) {
                 return Err(Rejection::intake(
                     CorrelationFieldsInvalid,
@@ -230,14 +229,14 @@ fn decode_inner<'a>(
     // policy_id, else constraints.policy_id, else metadata.policy_id, else "default" — read
     // before the merge, in which metadata wins.
     let policy_id = match wire.policy_id {
-        Some(raw) => required_string(raw, "policy_id")?,
+        Some(raw) => string_field(raw, "policy_id")?,
         None => match context_policy_id(&context, "constraints")? {
-            Some(id) => id,
+            Some(id) => Cow::Owned(id),
             None => match metadata.as_ref() {
-                Some(metadata) => context_policy_id(metadata, "metadata")?,
+                Some(metadata) => context_policy_id(metadata, "metadata")?.map(Cow::Owned),
                 None => None,
             }
-            .unwrap_or_else(|| "default".to_owned()),
+            .unwrap_or(Cow::Borrowed("default")),
         },
     };
     if let Some(metadata) = metadata {
@@ -250,7 +249,10 @@ fn decode_inner<'a>(
             format!("policy_id must be 1 to {MAX_TENANT_BYTES} bytes"),
         ));
     }
-    context.insert("tenant_id".to_owned(), Value::String(tenant_id.clone()));
+    context.insert(
+        "tenant_id".to_owned(),
+        Value::String(tenant_id.clone().into_owned()),
+    );
 
     Ok(DecideRequest {
         request_id,
@@ -325,7 +327,7 @@ fn excerpt(text: &str) -> Cow<'_, str> {
     }
 }
 
-fn task_type(raw: Option<&str>, field: &str) -> Result<String, Rejection> {
+fn task_type<'a>(raw: Option<&'a str>, field: &str) -> Result<Cow<'a, str>, Rejection> {
     let missing = || {
         Rejection::intake(
             IntakeErrorCode::CorrelationFieldsInvalid,
@@ -333,7 +335,7 @@ fn task_type(raw: Option<&str>, field: &str) -> Result<String, Rejection> {
             format!("{field} is missing"),
         )
     };
-    let task_type = required_string(raw.ok_or_else(missing)?, field)?;
+    let task_type = string_field(raw.ok_or_else(missing)?, field)?;
     if task_type.is_empty() {
         return Err(missing());
     }

@@ -2,6 +2,8 @@
 //! [`Correlation`]) or a [`RejectedRequest`]; the [`IntakeLimits`] and the fixed limits that
 //! decide between them.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::error::Rejection;
@@ -33,21 +35,22 @@ pub const MAX_TENANT_BYTES: usize = 128;
 /// Deepest nesting of an inline payload: the limit serde_json applies to the fields it parses.
 pub const MAX_PAYLOAD_DEPTH: usize = 128;
 
-/// A request that passed every intake rule.
+/// A request that passed every intake rule. Its identifiers borrow from the body when it
+/// gives them without escapes (as callers do), so reading them copies nothing.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DecideRequest {
+pub struct DecideRequest<'a> {
     /// Caller's id of this request.
-    pub request_id: String,
+    pub request_id: Cow<'a, str>,
     /// The tenant whose policy applies.
-    pub tenant_id: String,
+    pub tenant_id: Cow<'a, str>,
     /// W3C trace id or UUID, echoed in the reply context.
-    pub trace_id: Option<String>,
+    pub trace_id: Option<Cow<'a, str>>,
     /// `task.type` (or `message.message_type`).
-    pub task_type: String,
+    pub task_type: Cow<'a, str>,
     /// How the task payload was given.
     pub payload: Payload,
     /// The policy to apply (`default` when none is named).
-    pub policy_id: String,
+    pub policy_id: Cow<'a, str>,
     /// `constraints` merged with `metadata` (metadata wins) plus `tenant_id`.
     pub context: Map<String, Value>,
     /// `run_id`, `flow_id`, `step_id` when given (always all three).

@@ -266,7 +266,13 @@ fn read_object<'a, T>(
 /// `raw` (JSON text) as an owned string, or a rejection naming `field` for any other JSON
 /// type.
 pub(super) fn required_string(raw: &str, field: &str) -> Result<String, Rejection> {
-    parse_string(raw).map(Cow::into_owned).ok_or_else(|| {
+    string_field(raw, field).map(Cow::into_owned)
+}
+
+/// `raw` (JSON text) as a string borrowed from it when it has no escapes, or a rejection
+/// naming `field` for any other JSON type.
+pub(super) fn string_field<'a>(raw: &'a str, field: &str) -> Result<Cow<'a, str>, Rejection> {
+    parse_string(raw).ok_or_else(|| {
         Rejection::intake(
             IntakeErrorCode::SchemaValidationFailed,
             field,

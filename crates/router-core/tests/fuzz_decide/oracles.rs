@@ -150,7 +150,7 @@ pub fn check_against_decode(
         Ok(decoded) => {
             prop_assert_eq!(
                 reply["context"]["request_id"].as_str(),
-                Some(decoded.request_id.as_str())
+                Some(&*decoded.request_id)
             );
             if reply["error"]["code"] == "invalid_request" {
                 let field = reply["error"]["details"]["field"].as_str().unwrap_or("");
