@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use super::key::{Kind, MeterKey, Scope};
 use super::meter::Meter;
 
+/// A map whose keys are hashes already: one multiply spreads them (no SipHash).
+type HashedMap<V> = HashMap<u64, V, foldhash::fast::RandomState>;
+
 /// How long an estimate waits for the feedback that corrects it (ms).
 const ESTIMATE_TTL_MS: u64 = 60 * 60 * 1000;
 /// Most estimates held (the oldest generation is dropped first: its estimates stand).
@@ -18,8 +21,8 @@ const ESTIMATE_CAPACITY: usize = 200_000;
 /// dropped). An insert is one hash-map insert, a lookup at most two.
 #[derive(Default)]
 struct Estimates {
-    current: HashMap<u64, (u64, Estimate)>,
-    previous: HashMap<u64, (u64, Estimate)>,
+    current: HashedMap<(u64, Estimate)>,
+    previous: HashedMap<(u64, Estimate)>,
     started_ms: u64,
 }
 
@@ -76,7 +79,7 @@ pub struct Estimate {
 pub struct QuotaBook {
     leased: bool,
     /// Meters by the hash of their key ([`key_hash`]), so a lookup builds no key.
-    meters: RwLock<HashMap<u64, Vec<Arc<Meter>>>>,
+    meters: RwLock<HashedMap<Vec<Arc<Meter>>>>,
     estimates: Mutex<Estimates>,
     waker: RwLock<Option<Waker>>,
 }
@@ -94,7 +97,7 @@ impl QuotaBook {
     pub fn new(leased: bool) -> Self {
         QuotaBook {
             leased,
-            meters: RwLock::new(HashMap::new()),
+            meters: RwLock::new(HashedMap::default()),
             estimates: Mutex::new(Estimates::default()),
             waker: RwLock::new(None),
         }
