@@ -74,6 +74,11 @@ pub struct Args {
     /// and the raw echo still come from this checkout).
     #[arg(long, value_name = "FILE")]
     pub router_binary: Option<PathBuf>,
+    /// Decide with quotas on: the shipped policies with per-provider `rpm`/`tpm` and prices
+    /// and a tenant `quota` (rpm, tpm, day and month budgets) far above what a run reaches
+    /// (`perf/policies_quota/`), so every decision counts and none is refused.
+    #[arg(long)]
+    pub quotas: bool,
 }
 
 impl Args {
@@ -336,6 +341,15 @@ pub fn add_client_tls(command: &mut Command, server: &NatsServer) {
 
 /// One run: fresh nats-server, router, echo responder and raw echo, router-bench in
 /// interleaved rounds.
+/// The router's policies: the shipped ones, or their metered copies with `--quotas`.
+fn router_policy_dir(args: &Args) -> PathBuf {
+    if args.quotas {
+        paths::perf_dir().join("policies_quota")
+    } else {
+        paths::project_root().join("config/policies")
+    }
+}
+
 fn one_run(
     bin: &Path,
     router_binary: &Path,
@@ -348,7 +362,7 @@ fn one_run(
         ..ServerOptions::default()
     })
     .context("cannot start nats-server")?;
-    let policy_dir = paths::project_root().join("config/policies");
+    let policy_dir = router_policy_dir(args);
     let mut router = RouterProcess::start(
         &server,
         &RouterOptions {
