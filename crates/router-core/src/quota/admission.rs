@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
 use crate::policy::{Policy, Price, Provider, TenantQuota};
 
-use super::book::{Estimate, QuotaBook, Taken};
+use smallvec::SmallVec;
+
+use super::book::{Estimate, QuotaBook, Taken, TakenMeters};
 use super::key::{Kind, Scope};
 use super::meter::{Meter, Verdict};
 
@@ -44,6 +46,10 @@ const PENDING_RETRY_MS: u64 = 1_000;
 
 /// A provider's meters with the amount a decision takes from each.
 type ProviderMeters = Arc<[(Arc<Meter>, u64)]>;
+
+/// Meters with the amount a decision takes from each, inline for the usual few (a tenant has
+/// at most four; with a provider's two, six).
+type MeterAmounts = SmallVec<[(Arc<Meter>, u64); 6]>;
 
 /// A meter that refused, and how.
 #[derive(Debug, Clone)]
@@ -181,9 +187,9 @@ impl<'a> Ask<'a> {
     }
 
     /// The tenant's meters with their amounts; the budgets (at `price`) only `with_spend`.
-    fn tenant_meters(&self, price: Option<Price>, with_spend: bool) -> Vec<(Arc<Meter>, u64)> {
+    fn tenant_meters(&self, price: Option<Price>, with_spend: bool) -> MeterAmounts {
         let Some(quota) = self.tenant else {
-            return Vec::new();
+            return MeterAmounts::new();
         };
         let spend = price.map_or(0, |p| p.most_micros(self.tokens));
         [
@@ -263,8 +269,8 @@ impl<'a> Ask<'a> {
             .tenant_meters(price, true)
             .into_iter()
             .chain(of_provider.iter().cloned());
-        let mut taken: Vec<Taken> = Vec::new();
-        let mut counted = Vec::new();
+        let mut taken = TakenMeters::new();
+        let mut counted = MeterAmounts::new();
         for (meter, amount) in meters {
             match meter.take(amount, self.now_ms) {
                 Verdict::Admit => {

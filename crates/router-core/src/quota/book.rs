@@ -66,13 +66,18 @@ pub struct Taken {
     pub amount: u64,
 }
 
+/// The token and spend meters one decision took from: at most four (the provider's `tpm`,
+/// the tenant's `tpm` and its two budgets), held inline so an estimate is one allocation
+/// less.
+pub type TakenMeters = smallvec::SmallVec<[Taken; 4]>;
+
 /// A decision's estimate, kept until its feedback arrives.
 #[derive(Debug, Clone)]
 pub struct Estimate {
     /// The provider's price, for spend.
     pub price: Option<crate::policy::Price>,
     /// Token and spend meters taken.
-    pub taken: Vec<Taken>,
+    pub taken: TakenMeters,
 }
 
 /// This router's meters.
