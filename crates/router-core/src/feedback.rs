@@ -320,15 +320,15 @@ impl Router {
             .price
             .map_or(0, |price| price.micros(input, output));
         let mut grew = false;
-        for taken in &estimate.taken {
-            let real = if taken.meter.key().kind.is_spend() {
+        for meter in &estimate.meters {
+            let real = if meter.key().kind.is_spend() {
                 spend
             } else {
                 tokens
             };
             let delta = i64::try_from(real).unwrap_or(i64::MAX)
-                - i64::try_from(taken.amount).unwrap_or(i64::MAX);
-            if taken.meter.correct(taken.window_start_ms, delta) && delta > 0 {
+                - i64::try_from(estimate.amount(meter)).unwrap_or(i64::MAX);
+            if meter.correct(estimate.window_start_ms(meter), delta) && delta > 0 {
                 grew = true;
             }
         }

@@ -12,7 +12,7 @@ use crate::policy::{Policy, Price, Provider, TenantQuota};
 
 use smallvec::SmallVec;
 
-use super::book::{Estimate, QuotaBook, Taken, TakenMeters};
+use super::book::{Estimate, QuotaBook, TakenMeters};
 use super::key::{Kind, Scope};
 use super::meter::{Meter, Verdict};
 
@@ -274,13 +274,8 @@ impl<'a> Ask<'a> {
         for (meter, amount) in meters {
             match meter.take(amount, self.now_ms) {
                 Verdict::Admit => {
-                    let (window_start_ms, _) = meter.window_ms(self.now_ms);
                     if meter.key().kind != Kind::Requests {
-                        taken.push(Taken {
-                            meter: meter.clone(),
-                            window_start_ms,
-                            amount,
-                        });
+                        taken.push(meter.clone());
                     }
                     counted.push((meter, amount));
                 }
@@ -295,7 +290,12 @@ impl<'a> Ask<'a> {
                 }
             }
         }
-        Ok(Estimate { price, taken })
+        Ok(Estimate {
+            price,
+            taken_ms: self.now_ms,
+            tokens: self.tokens,
+            meters: taken,
+        })
     }
 
     /// True when `refusal` is the tenant's (answered `quota_exceeded`), not a provider's.

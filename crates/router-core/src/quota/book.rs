@@ -55,29 +55,40 @@ fn estimate_key(decision_id: &str) -> u64 {
 /// Wakes the service's sync task when a meter needs a lease or a correction must be shared.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
-/// What one decision took from a meter that feedback can correct.
-#[derive(Debug, Clone)]
-pub struct Taken {
-    /// The meter.
-    pub meter: Arc<Meter>,
-    /// The window it was taken in.
-    pub window_start_ms: u64,
-    /// How much (tokens, or millionths of spend).
-    pub amount: u64,
-}
-
 /// The token and spend meters one decision took from: at most four (the provider's `tpm`,
-/// the tenant's `tpm` and its two budgets), held inline so an estimate is one allocation
-/// less.
-pub type TakenMeters = smallvec::SmallVec<[Taken; 4]>;
+/// the tenant's `tpm` and its two budgets), held inline.
+pub type TakenMeters = smallvec::SmallVec<[Arc<Meter>; 4]>;
 
-/// A decision's estimate, kept until its feedback arrives.
+/// A decision's estimate, kept until its feedback arrives: what it took, in as few bytes as
+/// tell it again (when, how many tokens, at which price, from which meters), since a busy
+/// router holds many of them.
 #[derive(Debug, Clone)]
 pub struct Estimate {
     /// The provider's price, for spend.
     pub price: Option<crate::policy::Price>,
+    /// When the meters were taken (each meter's window follows from it).
+    pub taken_ms: u64,
+    /// The tokens the decision was admitted on.
+    pub tokens: u64,
     /// Token and spend meters taken.
-    pub taken: TakenMeters,
+    pub meters: TakenMeters,
+}
+
+impl Estimate {
+    /// What the decision took from `meter`: its tokens, or for a spend meter their most
+    /// cost at the price, in millionths.
+    pub fn amount(&self, meter: &Meter) -> u64 {
+        if meter.key().kind.is_spend() {
+            self.price.map_or(0, |price| price.most_micros(self.tokens))
+        } else {
+            self.tokens
+        }
+    }
+
+    /// The start of the window `meter` was taken in.
+    pub fn window_start_ms(&self, meter: &Meter) -> u64 {
+        meter.key().kind.window().bounds(self.taken_ms).0
+    }
 }
 
 /// This router's meters.

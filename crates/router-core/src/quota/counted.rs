@@ -101,7 +101,7 @@ impl Router {
             };
             match ask.take(&decision.provider_id) {
                 Ok(estimate) => {
-                    if !estimate.taken.is_empty() {
+                    if !estimate.meters.is_empty() {
                         book.remember(&decision.decision_id, estimate, now_ms);
                     }
                     *sticky = exported;

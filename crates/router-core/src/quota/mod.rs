@@ -16,7 +16,7 @@ pub mod meter;
 pub mod window;
 
 pub use admission::{estimated_tokens, Ask, Refusal};
-pub use book::{Estimate, QuotaBook, Taken, Waker};
+pub use book::{Estimate, QuotaBook, TakenMeters, Waker};
 pub use key::{Kind, MeterKey, Scope};
 pub use meter::{Meter, Verdict};
 pub use window::Window;
