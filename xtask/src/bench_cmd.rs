@@ -454,13 +454,7 @@ impl RawEcho {
             .args(["--subject-prefix", RAW_ECHO_PREFIX])
             .args(["--reply-like", ROUTER_PREFIX]);
         if let Some(tls) = server.tls() {
-            command
-                .arg("--tls-ca")
-                .arg(&tls.ca_cert)
-                .arg("--tls-cert")
-                .arg(&tls.router_cert)
-                .arg("--tls-key")
-                .arg(&tls.router_key);
+            command.args(tls.router_tls_args());
         }
         let child = command
             .stdin(Stdio::null())

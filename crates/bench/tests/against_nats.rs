@@ -93,13 +93,7 @@ impl RawEcho {
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         if let Some(tls) = server.tls() {
-            command
-                .arg("--tls-ca")
-                .arg(&tls.ca_cert)
-                .arg("--tls-cert")
-                .arg(&tls.router_cert)
-                .arg("--tls-key")
-                .arg(&tls.router_key);
+            command.args(tls.router_tls_args());
         }
         RawEcho {
             child: command.spawn().expect("raw-echo starts"),

@@ -93,6 +93,19 @@ impl BundlePaths {
         }
     }
 
+    /// `--tls-ca <ca> --tls-cert <router cert> --tls-key <router key>`: the flags that give a
+    /// process (the router, the bench's raw echo) the router's identity.
+    pub fn router_tls_args(&self) -> [&std::ffi::OsStr; 6] {
+        [
+            "--tls-ca".as_ref(),
+            self.ca_cert.as_os_str(),
+            "--tls-cert".as_ref(),
+            self.router_cert.as_os_str(),
+            "--tls-key".as_ref(),
+            self.router_key.as_os_str(),
+        ]
+    }
+
     /// The certificate and key of `identity`: the set's own files for the router, the
     /// operator and the internal caller; `tenant-<id>-cert.pem` and `tenant-<id>-key.pem`
     /// in the set's directory for a tenant's caller.

@@ -75,13 +75,7 @@ impl RouterProcess {
             .arg("--log-level")
             .arg("info");
         if let Some(tls) = tls {
-            command
-                .arg("--tls-ca")
-                .arg(&tls.ca_cert)
-                .arg("--tls-cert")
-                .arg(&tls.router_cert)
-                .arg("--tls-key")
-                .arg(&tls.router_key);
+            command.args(tls.router_tls_args());
         }
         command.args(&options.extra_args);
         let mut child = command
