@@ -1,25 +1,20 @@
 //! `cargo xtask bench`: the main job end to end. Release build, its own nats-server (mutual
 //! TLS by default), the router, its echo responder (`router --responder echo`: the same
-//! process, connections and publish path without the decision) and the raw echo (`raw-echo`:
-//! a bare NATS client with a fixed reply, the physical limit) on free ports, and
-//! `router-bench` measuring the three in interleaved rounds. Writes
-//! `_artifacts/perf_<timestamp>.json` and `.md`, prints the per-round table and the perf
-//! gate's verdict. When the spread between rounds is too large to judge, it runs again (fresh
-//! processes) and pools the blocks, up to `--max-runs` runs, so that it ends on a verdict; it
-//! prints how noisy the machine was beside it. Everything started is stopped afterwards, on
-//! failure too.
+//! process without the decision) and the raw echo (`raw-echo`: a bare NATS client with a
+//! fixed reply, the physical limit), and `router-bench` measuring the three in interleaved
+//! rounds. Writes `_artifacts/perf_<timestamp>.json` and `.md` and prints the gate's verdict;
+//! when the spread is too large to judge it pools more runs (`--max-runs`) and says how noisy
+//! the machine was. Everything started is stopped afterwards, on failure too.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bench::gate::evaluate::{Outcome, Report};
 use bench::gate::policy::{self, LoadedPolicy};
-use bench::gate::verdict;
+use bench::gate::pooling::{pool_until_judged, Judged};
 use bench::report::{Candidate, Status};
-use nats_harness::process::Signal;
-use nats_harness::{NatsServer, RouterOptions, RouterProcess, ServerOptions};
+use nats_harness::{NatsServer, RawEchoProcess, RouterOptions, RouterProcess, ServerOptions};
 
 use crate::paths;
 
@@ -95,76 +90,21 @@ impl Args {
 
 /// Runs the command: the verdict is printed; exit 0 when the run could be done, 1 when not.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let policies = match policy::load_all(&paths::perf_dir()) {
-        Ok(policies) => policies,
-        Err(err) => {
-            // Without policies there is no verdict, but the figures are still worth having.
-            eprintln!("perf-gate: {err:#}");
-            let (path, candidate) = bench(&args)?;
-            println!("{}", candidate.to_markdown());
-            println!("bench: wrote {} and its .md", paths::display(&path));
-            return Ok(exit_of(&candidate));
-        }
-    };
-    let judged = bench_until_judged(&args, &policies, args.max_runs)?;
+    // Without policies there is no verdict, but the figures are still worth having.
+    let policies = policy::load_all(&paths::perf_dir())
+        .inspect_err(|err| eprintln!("perf-gate: {err:#}"))
+        .ok();
+    let judged = bench_until_judged(&args, policies.as_deref().unwrap_or(&[]), args.max_runs)?;
     println!("{}", judged.candidate.to_markdown());
     println!("bench: wrote {} and its .md", paths::display(&judged.path));
-    judged.print();
-    Ok(exit_of(&judged.candidate))
-}
-
-fn exit_of(candidate: &Candidate) -> ExitCode {
-    if candidate.status == Status::Ok {
+    if policies.is_some() {
+        judged.print();
+    }
+    Ok(if judged.candidate.status == Status::Ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
-}
-
-/// A pooled candidate with the gate's judgement of it.
-pub struct Judged {
-    /// Where the pooled candidate was written.
-    pub path: PathBuf,
-    /// The pooled candidate.
-    pub candidate: Candidate,
-    /// Its judgement under the policies.
-    pub report: Report,
-    /// The runs pooled into it.
-    pub runs: usize,
-    /// Most runs that were allowed.
-    pub max_runs: usize,
-}
-
-impl Judged {
-    /// Prints the gate's notes and table, how noisy the machine was, what to do when even
-    /// the pooled runs could not be judged, and the verdict line last.
-    pub fn print(&self) {
-        let verdict = verdict::conclude(&self.report);
-        print!("{}", verdict.before_line());
-        print!("{}", verdict::noise(&self.candidate, self.runs));
-        if self.report.outcome() == Outcome::TooNoisy {
-            println!(
-                "bench: still too noisy to judge after {} run(s) ({}). The machine is too busy \
-                 for these limits: stop other load and run again, pool more runs \
-                 (--max-runs {}), or lengthen the rounds (--round 4s).",
-                self.runs,
-                verdict::noisy_rows(&self.report),
-                self.max_runs.max(self.runs) * 2
-            );
-        } else if self.runs > 1 {
-            println!(
-                "bench: judged on {} block(s) pooled from {} run(s)",
-                self.candidate.blocks.len(),
-                self.runs
-            );
-        }
-        println!("{}", verdict.line);
-    }
-
-    /// The gate's exit status.
-    pub fn exit(&self) -> bench::gate::exit::GateExit {
-        self.report.outcome().into()
-    }
+    })
 }
 
 /// Benches `args.runs` runs, then, while the gate cannot judge the pooled candidate because
@@ -189,47 +129,6 @@ pub fn bench_until_judged(
         max_runs,
         ..pooled
     })
-}
-
-/// Judges `pooled` (from `runs` runs) and, while it is too noisy to judge and fewer than
-/// `max_runs` runs are pooled, absorbs one more run from `more`.
-fn pool_until_judged(
-    policies: &[LoadedPolicy],
-    mut pooled: Candidate,
-    mut runs: usize,
-    max_runs: usize,
-    mut more: impl FnMut(&Candidate) -> anyhow::Result<Candidate>,
-) -> anyhow::Result<Judged> {
-    loop {
-        let report = verdict::judge(policies, &pooled);
-        if report.outcome() != Outcome::TooNoisy || runs >= max_runs {
-            return Ok(Judged {
-                path: PathBuf::new(),
-                candidate: pooled,
-                report,
-                runs,
-                max_runs,
-            });
-        }
-        eprintln!(
-            "bench: too noisy to judge after {runs} run(s) of {} block(s) ({}); adding run {} \
-             of at most {max_runs} and pooling its blocks",
-            pooled.blocks.len(),
-            verdict::noisy_rows(&report),
-            runs + 1
-        );
-        let next = more(&pooled)?;
-        pooled = pooled.absorb(next);
-        runs += 1;
-    }
-}
-
-/// Builds, runs every run and writes the pooled candidate; returns its path and contents.
-pub fn bench(args: &Args) -> anyhow::Result<(PathBuf, Candidate)> {
-    let mut session = Session::start(args, args.runs)?;
-    let candidate = session.runs(args, args.runs)?;
-    session.write(&candidate)?;
-    Ok((session.out, candidate))
 }
 
 /// The binaries and folders of one `cargo xtask bench`, and the runs done so far.
@@ -329,18 +228,10 @@ pub fn cargo_build_release(args: &[&str]) -> anyhow::Result<PathBuf> {
 /// Points a load tool (`router-bench`, `router-scenario`) at `server`'s TLS files, if any.
 pub fn add_client_tls(command: &mut Command, server: &NatsServer) {
     if let Some(files) = server.tls() {
-        command
-            .arg("--tls-ca")
-            .arg(&files.ca_cert)
-            .arg("--tls-cert")
-            .arg(&files.client_cert)
-            .arg("--tls-key")
-            .arg(&files.client_key);
+        command.args(files.client_tls_args());
     }
 }
 
-/// One run: fresh nats-server, router, echo responder and raw echo, router-bench in
-/// interleaved rounds.
 /// The router's policies: the shipped ones, or their metered copies with `--quotas`.
 fn router_policy_dir(args: &Args) -> PathBuf {
     if args.quotas {
@@ -350,6 +241,8 @@ fn router_policy_dir(args: &Args) -> PathBuf {
     }
 }
 
+/// One run: fresh nats-server, router, echo responder and raw echo, router-bench in
+/// interleaved rounds.
 fn one_run(
     bin: &Path,
     router_binary: &Path,
@@ -392,10 +285,12 @@ fn one_run(
         },
     )
     .context("cannot start the echo responder")?;
-    let mut raw_echo = RawEcho::start(
+    let mut raw_echo = RawEchoProcess::start(
         &bin.join("raw-echo"),
         &server,
         &run_dir.join(format!("raw_echo_{label}.log")),
+        RAW_ECHO_PREFIX,
+        ROUTER_PREFIX,
     )
     .context("cannot start the raw echo")?;
 
@@ -430,189 +325,9 @@ fn one_run(
         .with_context(|| format!("router-bench ({status}) wrote no readable candidate"))
 }
 
-/// The `raw-echo` binary as a child process, connected with the router's certificate (its
-/// identity may subscribe below `beamline.`), replying with a copy of one of the router's
-/// replies to the corpus (`--reply-like`); killed when dropped.
-struct RawEcho {
-    child: Child,
-    log: PathBuf,
-}
-
-impl RawEcho {
-    /// How long it may take to connect and subscribe.
-    const READY_TIMEOUT: Duration = Duration::from_secs(15);
-
-    /// Starts it against `server`, its stderr in `log`, and waits until it says it answers.
-    fn start(binary: &Path, server: &NatsServer, log: &Path) -> anyhow::Result<RawEcho> {
-        let log_file = std::fs::File::create(log)
-            .with_context(|| format!("cannot create the raw echo log {}", log.display()))?;
-        let mut command = Command::new(binary);
-        // Its reply is a copy of one of the router's (started before it) to the corpus.
-        command
-            .arg("--nats-url")
-            .arg(server.client_url())
-            .args(["--subject-prefix", RAW_ECHO_PREFIX])
-            .args(["--reply-like", ROUTER_PREFIX]);
-        if let Some(tls) = server.tls() {
-            command.args(tls.router_tls_args());
-        }
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let mut raw_echo = RawEcho {
-            child,
-            log: log.to_path_buf(),
-        };
-        raw_echo.wait_ready()?;
-        Ok(raw_echo)
-    }
-
-    /// Waits for its "answering" line; fails with its log when it exits or takes too long.
-    fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Self::READY_TIMEOUT;
-        loop {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            if text.contains("raw-echo: answering") {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                bail!("raw-echo exited ({status}) before answering; its log:\n{text}");
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "raw-echo did not subscribe within {:?}; its log:\n{text}",
-                    Self::READY_TIMEOUT
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGTERM, then SIGKILL after `grace`.
-    fn stop(&mut self, grace: Duration) {
-        let _ = nats_harness::process::signal(self.child.id(), Signal::SIGTERM);
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RawEcho {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bench::environment::Environment;
-    use bench::figures::BlockFigures;
-    use bench::report::Measured;
-
-    fn shipped() -> Vec<LoadedPolicy> {
-        policy::load_all(&paths::perf_dir()).expect("the shipped policies")
-    }
-
-    /// A candidate at the shipped own baseline, one block per factor of `jitter` (every
-    /// ratio of a block multiplied by it).
-    fn candidate(jitter: &[f64]) -> Candidate {
-        let own = &shipped()[1].baseline.metrics;
-        let mut c = Candidate::new(Environment::default(), &Measured::default());
-        c.rps = Some(40_000.0);
-        c.latency_p95_ms = Some(2.0);
-        c.latency_p99_ms = Some(3.0);
-        c.mem_mb = Some(own["mem_mb"]);
-        c.errors_total = Some(0);
-        c.echo_errors_total = Some(0);
-        c.backpressure_active_total = Some(0.0);
-        let blocks: Vec<BlockFigures> = jitter
-            .iter()
-            .map(|j| BlockFigures {
-                throughput: own["rps_ratio_to_echo"] * j,
-                p50: own["latency_p50_ratio_to_echo"] * j,
-                p99: own["latency_p99_ratio_to_echo"] * j,
-                cpu_per_request: Some(own["cpu_per_request_ratio_to_echo"] * j),
-                echo_aa: *j,
-                throughput_to_raw_echo: None,
-                p50_to_raw_echo: None,
-                p99_to_raw_echo: None,
-                cpu_per_request_to_raw_echo: None,
-            })
-            .collect();
-        // Absorbing a copy that has the blocks computes the ratios from them.
-        let mut with_blocks = c.clone();
-        with_blocks.blocks = blocks;
-        c.absorb(with_blocks)
-    }
-
-    const NOISY: [f64; 8] = [1.4, 0.6, 1.4, 0.6, 1.4, 0.6, 1.4, 0.6];
-    const STEADY: [f64; 8] = [1.0; 8];
-
-    #[test]
-    fn a_noisy_run_is_pooled_with_more_until_it_can_be_judged() {
-        let policies = shipped();
-        assert_eq!(
-            verdict::judge(&policies, &candidate(&NOISY)).outcome(),
-            Outcome::TooNoisy
-        );
-        let mut asked = 0;
-        let judged = pool_until_judged(&policies, candidate(&NOISY), 1, 4, |_| {
-            asked += 1;
-            Ok(candidate(&STEADY))
-        })
-        .expect("judged");
-        assert_eq!(judged.report.outcome(), Outcome::Pass);
-        assert!(judged.runs > 1 && judged.runs <= 4, "{}", judged.runs);
-        assert_eq!(asked, judged.runs - 1);
-        assert_eq!(judged.candidate.blocks.len(), 8 * judged.runs);
-    }
-
-    #[test]
-    fn the_cap_ends_the_pooling_and_says_so() {
-        let policies = shipped();
-        let mut asked = 0;
-        let judged = pool_until_judged(&policies, candidate(&NOISY), 1, 3, |_| {
-            asked += 1;
-            Ok(candidate(&NOISY))
-        })
-        .expect("judged");
-        assert_eq!(judged.report.outcome(), Outcome::TooNoisy);
-        assert_eq!((judged.runs, asked), (3, 2));
-        assert!(!verdict::noisy_rows(&judged.report).is_empty());
-    }
-
-    #[test]
-    fn a_verdict_needs_no_more_runs() {
-        let policies = shipped();
-        for first in [candidate(&STEADY), candidate(&[0.5; 8])] {
-            let judged = pool_until_judged(&policies, first, 1, 4, |_| {
-                anyhow::bail!("no second run is needed")
-            })
-            .expect("judged");
-            assert_eq!(judged.runs, 1);
-            assert_ne!(judged.report.outcome(), Outcome::TooNoisy);
-        }
-        // A failing extra run is an error, not a verdict.
-        let failed = pool_until_judged(&policies, candidate(&NOISY), 1, 2, |_| {
-            anyhow::bail!("nats-server did not start")
-        });
-        assert!(failed.is_err());
-    }
 
     #[test]
     fn defaults_cap_at_four_runs() {

@@ -2,12 +2,13 @@
 //! (CP1 floor, this router's baseline). [`policy`] reads the policy and baseline files,
 //! [`candidate`] finds and reads the candidate to judge, [`evaluate`] judges it into a
 //! [`evaluate::Report`], [`table`] renders that report and [`verdict`] concludes it with the
-//! verdict line and the [`exit::GateExit`] status. `cargo xtask perf-gate` names the files,
+//! verdict line and the [`exit::GateExit`] status; [`pooling`] adds runs until it can judge. `cargo xtask perf-gate` names the files,
 //! runs the bench when asked and prints what these modules return.
 
 pub mod candidate;
 pub mod evaluate;
 pub mod exit;
 pub mod policy;
+pub mod pooling;
 pub mod table;
 pub mod verdict;

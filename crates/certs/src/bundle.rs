@@ -93,6 +93,19 @@ impl BundlePaths {
         }
     }
 
+    /// `--tls-ca <ca> --tls-cert <client cert> --tls-key <client key>`: the flags that give a
+    /// load tool the internal caller's identity.
+    pub fn client_tls_args(&self) -> [&std::ffi::OsStr; 6] {
+        [
+            "--tls-ca".as_ref(),
+            self.ca_cert.as_os_str(),
+            "--tls-cert".as_ref(),
+            self.client_cert.as_os_str(),
+            "--tls-key".as_ref(),
+            self.client_key.as_os_str(),
+        ]
+    }
+
     /// `--tls-ca <ca> --tls-cert <router cert> --tls-key <router key>`: the flags that give a
     /// process (the router, the bench's raw echo) the router's identity.
     pub fn router_tls_args(&self) -> [&std::ffi::OsStr; 6] {

@@ -25,12 +25,14 @@ pub mod monitor;
 pub mod ports;
 pub mod probe;
 pub mod process;
+mod raw_echo;
 mod router;
 mod server;
 pub mod version;
 
 pub use binary::{Binary, Source};
 pub use locate::nats_server;
+pub use raw_echo::RawEchoProcess;
 pub use router::{RouterOptions, RouterProcess};
 pub use server::{NatsServer, ServerOptions, TlsFiles, START_TIMEOUT, STOP_TIMEOUT};
 pub use version::{Version, MIN_VERSION};
