@@ -6,9 +6,10 @@
 
 use std::cmp::Ordering;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::policy::PolicyError;
+use crate::request::RoutingContext;
 
 /// A compiled `when` object: all clauses must match.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -66,7 +67,7 @@ impl Path {
     }
 
     /// The exact key first (the context is flat), then the dotted path.
-    fn lookup<'a>(&self, context: &'a Map<String, Value>) -> Option<&'a Value> {
+    fn lookup<'a>(&self, context: &'a RoutingContext<'_>) -> Option<&'a Value> {
         if let Some(value) = context.get(&self.full) {
             return Some(value);
         }
@@ -115,7 +116,7 @@ impl Condition {
     }
 
     /// True when every clause holds in `context`.
-    pub fn matches(&self, context: &Map<String, Value>) -> bool {
+    pub fn matches(&self, context: &RoutingContext<'_>) -> bool {
         self.clauses.iter().all(|clause| clause.matches(context))
     }
 }
@@ -162,7 +163,7 @@ impl Op {
 }
 
 impl Clause {
-    fn matches(&self, context: &Map<String, Value>) -> bool {
+    fn matches(&self, context: &RoutingContext<'_>) -> bool {
         match self {
             Clause::OneOf { path, values } => path
                 .lookup(context)
@@ -199,7 +200,7 @@ impl Clause {
 }
 
 impl Operand {
-    fn resolve<'a>(&'a self, context: &'a Map<String, Value>) -> Option<&'a Value> {
+    fn resolve<'a>(&'a self, context: &'a RoutingContext<'_>) -> Option<&'a Value> {
         match self {
             Operand::Var(path) => path.lookup(context),
             Operand::Literal(value) => Some(value),
@@ -229,9 +230,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn context(value: Value) -> Map<String, Value> {
+    fn context(value: Value) -> RoutingContext<'static> {
         match value {
-            Value::Object(map) => map,
+            Value::Object(map) => map.into(),
             _ => unreachable!("test contexts are objects"),
         }
     }

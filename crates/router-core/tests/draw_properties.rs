@@ -9,8 +9,9 @@ use common::any_reply::check;
 use common::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
+use router_core::request::RoutingContext;
 use router_core::{Router, RouterSettings};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 // ---- random policies: never a weight-0 provider, never an open breaker ------------------------
 
@@ -108,7 +109,7 @@ fn weighted_split_matches_the_policy() {
     for (tenant, policy_id) in cases {
         let policy = router.policies().get(tenant, policy_id).expect("policy");
         let total: f64 = policy.providers.iter().map(|p| p.weight).sum();
-        let context = Map::new();
+        let context = RoutingContext::new();
         let mut rng = rng(2024);
         let mut counts: HashMap<String, u32> = HashMap::new();
         const DRAWS: u32 = 100_000;

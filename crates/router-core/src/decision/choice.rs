@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::request::RoutingContext;
 
 use crate::breaker::PolicyBreakers;
 use crate::ids;
@@ -17,11 +19,11 @@ use super::model::{Decision, DecisionMetadata, Reason};
 
 /// One decision in progress. It holds the policy's breakers locked from the first question
 /// to the chosen call, so what they admit and the probe the decision takes cannot be raced.
-pub(super) struct Choice<'a> {
+pub(super) struct Choice<'a, 'c> {
     pub(super) breakers: Option<PolicyBreakers<'a>>,
     pub(super) policy: &'a Policy,
     pub(super) tenant_id: &'a str,
-    pub(super) context: &'a Map<String, Value>,
+    pub(super) context: &'a RoutingContext<'c>,
     pub(super) now_ms: u64,
     /// Entropy for the decision id.
     pub(super) random: u32,
@@ -37,7 +39,7 @@ pub(super) struct Choice<'a> {
     pub(super) quota: Option<&'a Ask<'a>>,
 }
 
-impl Choice<'_> {
+impl Choice<'_, '_> {
     /// True when the policy's breakers let `provider` take a call now.
     pub(super) fn admits(&self, provider: &str) -> bool {
         self.breakers.as_ref().is_none_or(|b| b.admits(provider))

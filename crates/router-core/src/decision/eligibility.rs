@@ -42,7 +42,7 @@ impl<'p> Candidates<'p> {
     }
 }
 
-impl<'a> Choice<'a> {
+impl<'a> Choice<'a, '_> {
     /// Why `provider` cannot be used now, if it cannot: filters, then its breaker, then a
     /// cooldown, then its quota.
     pub(super) fn exclusion(&self, provider: &str) -> Option<Exclusion> {

@@ -9,7 +9,7 @@ use super::choice::Choice;
 use super::eligibility::Candidates;
 use super::model::Exclusion;
 
-impl Choice<'_> {
+impl Choice<'_, '_> {
     /// `decision_failed`, saying why each provider is out.
     pub(super) fn failure(&self, candidates: &Candidates<'_>) -> Rejection {
         let blocked_by_breakers = candidates.blocked_by_breakers();

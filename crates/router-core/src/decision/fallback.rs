@@ -4,7 +4,7 @@
 use super::choice::Choice;
 use super::model::{Decision, Reason};
 
-impl Choice<'_> {
+impl Choice<'_, '_> {
     /// The decision of the first matching rule, `None` when no rule applies (or every
     /// provider a rule names is blocked by its breaker).
     pub(super) fn fallback_rules(

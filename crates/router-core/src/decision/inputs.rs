@@ -1,7 +1,9 @@
 //! The routing-context values the algorithm reads before deciding: `deadline`,
 //! `retry_attempt`, `current_provider` ([`Inputs`]) and the `only` / `ignore` filters.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::request::RoutingContext;
 
 use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
 use crate::ids;
@@ -22,7 +24,7 @@ pub(super) struct Inputs<'a> {
 }
 
 impl<'a> Inputs<'a> {
-    pub(super) fn read(context: &'a Map<String, Value>, now_ms: u64) -> Result<Self, Rejection> {
+    pub(super) fn read(context: &'a RoutingContext<'_>, now_ms: u64) -> Result<Self, Rejection> {
         let invalid = |field: &str, message: &str| {
             Rejection::intake(IntakeErrorCode::SchemaValidationFailed, field, message)
         };
@@ -79,7 +81,7 @@ pub(super) struct Filters<'a> {
 
 impl<'a> Filters<'a> {
     /// Reads `only` and `ignore` from the routing context.
-    pub(super) fn read(context: &'a Map<String, Value>) -> Result<Self, Rejection> {
+    pub(super) fn read(context: &'a RoutingContext<'_>) -> Result<Self, Rejection> {
         Ok(Filters {
             only: ids(context, "only")?,
             ignore: ids(context, "ignore")?.unwrap_or_default(),
@@ -103,7 +105,7 @@ impl<'a> Filters<'a> {
     }
 }
 
-fn ids<'a>(context: &'a Map<String, Value>, key: &str) -> Result<Option<Vec<&'a str>>, Rejection> {
+fn ids<'a>(context: &'a RoutingContext<'_>, key: &str) -> Result<Option<Vec<&'a str>>, Rejection> {
     let invalid = || {
         Rejection::intake(
             IntakeErrorCode::SchemaValidationFailed,

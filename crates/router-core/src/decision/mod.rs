@@ -15,13 +15,13 @@ mod sticky;
 mod weighted;
 
 use rand::Rng;
-use serde_json::{Map, Value};
 
 use crate::breaker::BreakerRegistry;
 use crate::error::Rejection;
 use crate::live::LiveRegistry;
 use crate::policy::{Policy, Strategy};
 use crate::quota::{Ask, QuotaBook};
+use crate::request::RoutingContext;
 
 use choice::Choice;
 use inputs::Inputs;
@@ -96,7 +96,7 @@ impl DecisionEngine {
         &self,
         policy: &Policy,
         tenant_id: &str,
-        context: &Map<String, Value>,
+        context: &RoutingContext<'_>,
         now_ms: u64,
         rng: &mut impl Rng,
     ) -> Result<Decision, Rejection> {
@@ -110,7 +110,7 @@ impl DecisionEngine {
         &self,
         policy: &Policy,
         tenant_id: &str,
-        context: &Map<String, Value>,
+        context: &RoutingContext<'_>,
         now_ms: u64,
         rng: &mut impl Rng,
         export: bool,
@@ -125,7 +125,7 @@ impl DecisionEngine {
         &self,
         policy: &Policy,
         tenant_id: &str,
-        context: &Map<String, Value>,
+        context: &RoutingContext<'_>,
         now_ms: u64,
         rng: &mut impl Rng,
         export: bool,
@@ -279,6 +279,7 @@ mod tests {
     use crate::ids;
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
+    use serde_json::Value;
 
     fn sticky_policy(policy_id: &str) -> Policy {
         Policy::from_json(
@@ -290,10 +291,10 @@ mod tests {
         .expect("valid policy")
     }
 
-    fn context(user: Value) -> Map<String, Value> {
-        let mut map = Map::new();
-        map.insert("user_id".into(), user);
-        map
+    fn context(user: Value) -> RoutingContext<'static> {
+        let mut context = RoutingContext::new();
+        context.insert("user_id", user);
+        context
     }
 
     #[test]
@@ -422,7 +423,7 @@ mod tests {
         let policy = sticky_policy("default");
         let mut rng = SmallRng::seed_from_u64(9);
         let decision = engine
-            .decide(&policy, "acme", &Map::new(), 1_234, &mut rng)
+            .decide(&policy, "acme", &RoutingContext::new(), 1_234, &mut rng)
             .expect("decided");
         assert_eq!(
             ids::parse_decision_id(&decision.decision_id),

@@ -15,7 +15,7 @@ use super::choice::Choice;
 use super::eligibility::Candidates;
 use super::model::Exclusion;
 
-impl<'a> Choice<'a> {
+impl<'a> Choice<'a, '_> {
     /// Ranks every eligible provider and fallback target (kept for [`Choice::plan`]).
     pub(super) fn rank(&mut self, candidates: &Candidates<'a>, scored: &[Scored<'a>]) {
         if self.policy.strategy == Strategy::Weighted

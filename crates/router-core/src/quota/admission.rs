@@ -5,7 +5,9 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::request::RoutingContext;
 
 use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
 use crate::policy::{Policy, Price, Provider, TenantQuota};
@@ -21,7 +23,7 @@ const MAX_ESTIMATED_TOKENS: u64 = 100_000_000;
 
 /// The tokens a request is admitted on: context `estimated_tokens`, else
 /// `constraints.max_tokens`, else the policy's `quota.estimated_tokens`.
-pub fn estimated_tokens(context: &Map<String, Value>, policy: &Policy) -> Result<u64, Rejection> {
+pub fn estimated_tokens(context: &RoutingContext<'_>, policy: &Policy) -> Result<u64, Rejection> {
     for key in ["estimated_tokens", "max_tokens"] {
         match context.get(key) {
             None | Some(Value::Null) => continue,

@@ -3,11 +3,11 @@
 //! then the chosen provider and the tenant taken from together.
 
 use rand::Rng;
-use serde_json::{Map, Value};
 
 use crate::decision::{Decision, StickyMapping};
 use crate::error::Rejection;
 use crate::policy::{Policy, TenantQuota};
+use crate::request::RoutingContext;
 use crate::router::Router;
 
 use super::admission::{estimated_tokens, Ask};
@@ -30,11 +30,11 @@ impl From<Rejection> for Uncounted {
 }
 
 /// One counted decision's inputs.
-pub(crate) struct CountedRequest<'r> {
+pub(crate) struct CountedRequest<'r, 'c> {
     pub policy: &'r Policy,
     pub tenant_quota: Option<TenantQuota>,
     pub tenant_id: &'r str,
-    pub context: &'r Map<String, Value>,
+    pub context: &'r RoutingContext<'c>,
     pub now_ms: u64,
     pub may_wait: bool,
 }
@@ -43,7 +43,7 @@ impl Router {
     /// Decides under quotas; the sticky mapping a weighted draw recorded goes to `sticky`.
     pub(crate) fn decide_counted(
         &self,
-        request: CountedRequest<'_>,
+        request: CountedRequest<'_, '_>,
         rng: &mut impl Rng,
         sticky: &mut Option<StickyMapping>,
     ) -> Result<Decision, Uncounted> {

@@ -3,11 +3,12 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{IntakeErrorCode, Rejection};
 use crate::ids;
 
+use super::context::RoutingContext;
 use super::correlation::correlation;
 use super::model::{
     is_valid_id, DecideRequest, IntakeLimits, RejectedRequest, MAX_ID_BYTES, MAX_TENANT_BYTES,
@@ -15,7 +16,7 @@ use super::model::{
 };
 use super::payload::payload;
 use super::wire::{
-    parse_object, parse_string, parse_task, required_string, starts_with_object, string_field,
+    parse_context, parse_string, parse_task, required_string, starts_with_object, string_field,
     RequestFields,
 };
 
@@ -137,16 +138,14 @@ fn decode_inner<'a>(
         known.request_id = id_raw;
     }
 
-    let tenant_id = match wire.tenant_id {
-        Some(raw) => string_field(raw, "tenant_id")?,
-        None => {
-            return Err(Rejection::intake(
-                CorrelationFieldsInvalid,
-                "tenant_id",
-                "tenant_id is missing",
-            ))
-        }
+    let Some(tenant_raw) = wire.tenant_id else {
+        return Err(Rejection::intake(
+            CorrelationFieldsInvalid,
+            "tenant_id",
+            "tenant_id is missing",
+        ));
     };
+    let tenant_id = string_field(tenant_raw, "tenant_id")?;
     if tenant_id.len() > MAX_TENANT_BYTES || !ids::is_tenant_id(&tenant_id) {
         return Err(Rejection::intake(
             CorrelationFieldsInvalid,
@@ -154,7 +153,7 @@ fn decode_inner<'a>(
             format!("tenant_id must be 1 to {MAX_TENANT_BYTES} bytes of [A-Za-z0-9._-]"),
         ));
     }
-    known.tenant_id = wire.tenant_id;
+    known.tenant_id = Some(tenant_raw);
 
     let trace_id = match wire.trace_id {
         Some(raw) => {
@@ -218,11 +217,11 @@ fn decode_inner<'a>(
     };
 
     let mut context = match wire.constraints {
-        Some(raw) => parse_object::<Map<String, Value>>(raw, "constraints")?,
-        None => Map::new(),
+        Some(raw) => parse_context(raw, "constraints")?,
+        None => RoutingContext::new(),
     };
     let metadata = match wire.metadata {
-        Some(raw) => Some(parse_object::<Map<String, Value>>(raw, "metadata")?),
+        Some(raw) => Some(parse_context(raw, "metadata")?),
         None => None,
     };
 
@@ -249,10 +248,7 @@ fn decode_inner<'a>(
             format!("policy_id must be 1 to {MAX_TENANT_BYTES} bytes"),
         ));
     }
-    context.insert(
-        "tenant_id".to_owned(),
-        Value::String(tenant_id.clone().into_owned()),
-    );
+    context.insert_raw(Cow::Borrowed("tenant_id"), tenant_raw);
 
     Ok(DecideRequest {
         request_id,
@@ -269,7 +265,7 @@ fn decode_inner<'a>(
 
 /// `policy_id` of the `constraints` or `metadata` section; `null` counts as absent.
 fn context_policy_id(
-    section: &Map<String, Value>,
+    section: &RoutingContext<'_>,
     name: &str,
 ) -> Result<Option<String>, Rejection> {
     match section.get("policy_id") {

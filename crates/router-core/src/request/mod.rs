@@ -8,6 +8,7 @@
 //! 128 levels in the fields it parses and skips ignored fields without recursion; inline
 //! payloads, kept as raw text, are checked by a flat scan against [`MAX_PAYLOAD_DEPTH`].
 
+mod context;
 mod correlation;
 mod decode;
 mod model;
@@ -16,6 +17,7 @@ mod peek;
 mod scan;
 mod wire;
 
+pub use context::RoutingContext;
 pub use decode::decode;
 pub use model::{
     Correlation, DecideRequest, IntakeLimits, Payload, RejectedRequest, MAX_ID_BYTES,

@@ -4,9 +4,9 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
-
 use crate::error::Rejection;
+
+use super::context::RoutingContext;
 
 /// Limits applied at intake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub struct DecideRequest<'a> {
     /// The policy to apply (`default` when none is named).
     pub policy_id: Cow<'a, str>,
     /// `constraints` merged with `metadata` (metadata wins) plus `tenant_id`.
-    pub context: Map<String, Value>,
+    pub context: RoutingContext<'a>,
     /// `run_id`, `flow_id`, `step_id` when given (always all three).
     pub correlation: Option<Correlation>,
     /// Replay key: a repeat of (tenant, key) returns the first decision.

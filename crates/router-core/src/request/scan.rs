@@ -3,16 +3,20 @@
 //!
 //! The scanner vouches only for the plain subset of JSON that callers send: it gives up
 //! (`None`) on anything else — an escape in a key, a member named twice, nesting deeper than
-//! [`MAX_SCAN_DEPTH`], and every syntax error — and the caller then parses with
-//! `serde_json`, whose answer (and error message) stands. So what it accepts is always JSON
-//! that `serde_json` accepts, split into the same members; the property tests of `decode`
-//! compare the two ways on generated and broken bodies.
+//! [`MAX_SCAN_DEPTH`], a `\u` escape of a UTF-16 surrogate, a number with an exponent or
+//! longer than [`MAX_PLAIN_NUMBER`] (which may lie beyond what `serde_json` accepts, like
+//! `1e400`), and every syntax error — and the caller then parses with `serde_json`, whose answer (and error message) stands. So what it
+//! accepts is always JSON that `serde_json` accepts, split into the same members; the
+//! property tests of `decode` compare the two ways on generated and broken bodies.
 
 use crate::json_bytes::first_special;
 
 /// Deepest nesting the scanner follows before it leaves the body to `serde_json` (whose own
 /// limit is 128).
 pub(super) const MAX_SCAN_DEPTH: usize = 100;
+
+/// Longest number the scanner vouches for: far inside the range of an `f64`.
+const MAX_PLAIN_NUMBER: usize = 24;
 
 /// Calls `member(key, value)` for each member of the object that `text` holds (white space
 /// around it allowed), in order, with each value's raw JSON text. `None` when the scanner
@@ -120,19 +124,25 @@ impl<'a> Scanner<'a> {
                 b'"' => return Some(()),
                 b'\\' => match self.next()? {
                     b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
-                    b'u' => {
-                        for _ in 0..4 {
-                            if !self.next()?.is_ascii_hexdigit() {
-                                return None;
-                            }
-                        }
-                    }
+                    b'u' => self.plain_unicode_escape()?,
                     _ => return None,
                 },
                 byte if byte < 0x20 => return None,
                 _ => {}
             }
         }
+    }
+
+    /// The four hex digits of a `\u` escape, unless they name a UTF-16 surrogate (a pair,
+    /// or a lone one that `serde_json` refuses, is left to it).
+    fn plain_unicode_escape(&mut self) -> Option<()> {
+        let hex = self.text.get(self.at..self.at + 4)?;
+        let code = u16::from_str_radix(hex, 16).ok()?;
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) || (0xD800..=0xDFFF).contains(&code) {
+            return None;
+        }
+        self.at += 4;
+        Some(())
     }
 
     fn object(&mut self, depth: usize) -> Option<()> {
@@ -187,8 +197,10 @@ impl<'a> Scanner<'a> {
         (self.bytes.get(self.at..end)? == word).then(|| self.at = end)
     }
 
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`, at most [`MAX_PLAIN_NUMBER`] long: an exponent or a
+    /// longer number is left to `serde_json`, which refuses those out of range.
     fn number(&mut self) -> Option<()> {
+        let start = self.at;
         if self.peek() == Some(b'-') {
             self.at += 1;
         }
@@ -201,14 +213,8 @@ impl<'a> Scanner<'a> {
             self.at += 1;
             self.some_digits()?;
         }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.at += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.at += 1;
-            }
-            self.some_digits()?;
-        }
-        Some(())
+        let plain = !matches!(self.peek(), Some(b'e' | b'E'));
+        (plain && self.at - start <= MAX_PLAIN_NUMBER).then_some(())
     }
 
     fn digits(&mut self) {
@@ -240,13 +246,13 @@ mod tests {
     #[test]
     fn splits_an_object_into_raw_members() {
         let text =
-            r#" { "a" : 1 , "b":[true, {"c": "d\"\u00e9"}], "e": -0.5e+3, "f": null, "g": {} } "#;
+            r#" { "a" : 1 , "b":[true, {"c": "d\"\u00e9"}], "e": -0.5, "f": null, "g": {} } "#;
         assert_eq!(
             members(text),
             Some(vec![
                 ("a", "1"),
                 ("b", r#"[true, {"c": "d\"\u00e9"}]"#),
-                ("e", "-0.5e+3"),
+                ("e", "-0.5"),
                 ("f", "null"),
                 ("g", "{}"),
             ])
@@ -265,6 +271,13 @@ mod tests {
             r#"{"a":1.}"#,
             r#"{"a":-}"#,
             r#"{"a":1e}"#,
+            r#"{"a":1e400}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\uD83D\uDE00"}"#,
+            r#"{"a":"\u+123"}"#,
+            r#"{"a":-0.5e+3}"#,
+            r#"{"a":[1E2]}"#,
+            r#"{"a":1000000000000000000000000000000}"#,
             r#"{"a":[1,]}"#,
             r#"{"a":tru}"#,
             r#"{"a":"\x"}"#,

@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 
 use crate::error::{IntakeErrorCode, Rejection};
 
+use super::context::RoutingContext;
 use super::scan;
 
 /// The top-level fields of a request body, each kept as raw JSON text until its rule reads
@@ -222,12 +223,12 @@ pub(super) fn starts_with_object(body: &[u8]) -> bool {
         .is_some_and(|b| *b == b'{')
 }
 
-/// `raw` (JSON text) decoded as the object type `T`, or a rejection naming `field`.
-pub(super) fn parse_object<'a, T: Deserialize<'a>>(
+/// `raw` (JSON text) read as a routing-context section, or a rejection naming `field`.
+pub(super) fn parse_context<'a>(
     raw: &'a str,
     field: &str,
-) -> Result<T, Rejection> {
-    read_object(raw, field, serde_json::from_str)
+) -> Result<RoutingContext<'a>, Rejection> {
+    read_object(raw, field, RoutingContext::read)
 }
 
 /// The fields of `task` (`message` false) or of the gateway's `message` object, or a

@@ -133,7 +133,7 @@ proptest! {
 
 #[test]
 fn a_plain_request_is_scanned() {
-    let body = r#"{"version":"1","request_id":"r-1","tenant_id":"acme","task":{"type":"text.generate","payload":{"prompt":"hi there"}},"constraints":{"region":"eu"},"x":[1,2.5e3,null]}"#;
+    let body = r#"{"version":"1","request_id":"r-1","tenant_id":"acme","task":{"type":"text.generate","payload":{"prompt":"hi there"}},"constraints":{"region":"eu"},"x":[1,2.5,null]}"#;
     let fields = RequestFields::scanned(body).expect("scanned");
     assert_eq!(fields.tenant_id, Some("\"acme\""));
     let task = TaskFields::scanned(fields.task.expect("task"), false).expect("task scanned");
