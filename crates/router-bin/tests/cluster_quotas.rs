@@ -1,8 +1,9 @@
 //! Quotas over a real NATS cluster (3 nodes, 3 router processes, `--quota-store kv`): a
 //! provider limit of N requests per minute and a tenant's day budget worth N requests,
-//! 5 × N requests each spread over the routers, with one router and one NATS node
-//! SIGKILLed mid-window. The bound (docs/ROUTING.md "Quotas"): admitted ≤ N, and at least
-//! N − the unused lease of the killed router − the requests lost in flight with it.
+//! 5 × N requests each spread over the routers, once with every router and node alive and
+//! once with one router and one NATS node SIGKILLed mid-window. The bound (docs/ROUTING.md
+//! "Quotas"): admitted ≤ N, and at least N − the unused leases (of the killed router, or of
+//! each live router at the end of the run) − the requests lost in flight with a killed one.
 
 mod support;
 
@@ -114,8 +115,26 @@ async fn burst(
     }
 }
 
+/// What happens mid-window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Faults {
+    /// Every router and node stays up.
+    None,
+    /// The busiest router is SIGKILLed after a third of the limit, a NATS node after two.
+    KillRouterAndNode,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_across_the_fleet() -> anyhow::Result<()> {
+    limits_hold(Faults::None).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_hold_across_the_fleet_with_a_router_and_a_node_killed() -> anyhow::Result<()> {
+    limits_hold(Faults::KillRouterAndNode).await
+}
+
+async fn limits_hold(faults: Faults) -> anyhow::Result<()> {
     let _turn = SERIAL.lock().await;
     let mut fleet = Fleet::start(Kind::Processes).await?;
     let admin = connect(&fleet.cluster, None).await?;
@@ -186,6 +205,7 @@ async fn limits_hold_across_the_fleet_with_a_router_and_a_node_killed() -> anyho
         )
         .await;
         match part {
+            _ if faults == Faults::None => {}
             0 => {
                 // The busiest router dies with its leases in hand.
                 let decisions = fleet.decisions();
@@ -210,12 +230,15 @@ async fn limits_hold_across_the_fleet_with_a_router_and_a_node_killed() -> anyho
         now_ms() < minute_end,
         "the run spilled into the next minute: the counts span two windows"
     );
-    eprintln!("provider rpm {N}, 5 × N sent: {provider:?}");
-    eprintln!("tenant day budget worth {N}, 5 × N sent: {tenant:?}");
-    // Slack: the killed router's unused share (a lease of ⌈N/16⌉, renewed ahead at half)
-    // and what it had in flight.
+    eprintln!("{faults:?}: provider rpm {N}, 5 × N sent: {provider:?}");
+    eprintln!("{faults:?}: tenant day budget worth {N}, 5 × N sent: {tenant:?}");
+    // Slack: a lease of ⌈N/16⌉ renewed ahead at half, unused in the killed router with what
+    // it had in flight, or unused in each live router when the burst ends.
     let lease = N.div_ceil(16);
-    let slack = lease + lease / 2 + CONCURRENCY;
+    let slack = match faults {
+        Faults::KillRouterAndNode => lease + lease / 2 + CONCURRENCY,
+        Faults::None => fleet.routers.len() * (lease + lease / 2),
+    };
     for (what, tally) in [("provider", &provider), ("tenant", &tenant)] {
         assert!(
             tally.admitted <= N,
