@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::request::RoutingContext;
-
 use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
 use crate::policy::{Policy, Price, Provider, TenantQuota};
+use crate::request::RoutingContext;
 
 use smallvec::SmallVec;
 

@@ -5,9 +5,10 @@
 //! (`None`) on anything else — an escape in a key, a member named twice, nesting deeper than
 //! [`MAX_SCAN_DEPTH`], a `\u` escape of a UTF-16 surrogate, a number with an exponent or
 //! longer than [`MAX_PLAIN_NUMBER`] (which may lie beyond what `serde_json` accepts, like
-//! `1e400`), and every syntax error — and the caller then parses with `serde_json`, whose answer (and error message) stands. So what it
-//! accepts is always JSON that `serde_json` accepts, split into the same members; the
-//! property tests of `decode` compare the two ways on generated and broken bodies.
+//! `1e400`), and every syntax error — and the caller then parses with `serde_json`, whose
+//! answer (and error message) stands. So what it accepts is always JSON that `serde_json`
+//! accepts, split into the same members; the property tests of `decode` compare the two
+//! ways on generated and broken bodies.
 
 use crate::json_bytes::first_special;
 
