@@ -64,6 +64,14 @@ pub struct Args {
     /// --raw-echo-prefix (raw echo, echo, router, router, echo, raw echo).
     #[arg(long, default_value_t = 8)]
     pub blocks: usize,
+    /// Interleaved rounds, closed loop: concurrent callers of a second load shape, measured
+    /// after the gated blocks (and after their memory and metrics are read) and reported
+    /// beside them, never gated; 0 measures no second shape.
+    #[arg(long, default_value_t = 1000)]
+    pub second_shape_concurrency: usize,
+    /// Interleaved rounds: blocks of the second load shape (0: none).
+    #[arg(long, default_value_t = 2)]
+    pub second_shape_blocks: usize,
     /// Open loop: send this many requests per second in total, on schedule, and measure
     /// latency from each request's intended send time. Without it the loop is closed.
     #[arg(long)]
@@ -153,6 +161,15 @@ pub enum Load {
     },
 }
 
+/// The second load shape of an interleaved run: more callers, fewer blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecondShape {
+    /// Concurrent callers.
+    pub concurrency: usize,
+    /// Blocks of interleaved rounds.
+    pub blocks: usize,
+}
+
 /// Validated settings of a run.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -184,6 +201,8 @@ pub struct Plan {
     pub round_warmup: Duration,
     /// Blocks of interleaved rounds (four each, six with the raw echo).
     pub blocks: usize,
+    /// The second load shape, when one is measured (interleaved rounds, closed loop).
+    pub second_shape: Option<SecondShape>,
     /// Per-request timeout.
     pub request_timeout: Duration,
     /// Sticky users per tenant.
@@ -237,6 +256,13 @@ impl Plan {
         if !(1..=MAX_BLOCKS).contains(&args.blocks) {
             bail!("--blocks must be between 1 and {MAX_BLOCKS}");
         }
+        if args.second_shape_concurrency > MAX_CONCURRENCY || args.second_shape_blocks > MAX_BLOCKS
+        {
+            bail!(
+                "--second-shape-concurrency must be at most {MAX_CONCURRENCY} and \
+                 --second-shape-blocks at most {MAX_BLOCKS} (0 turns the second shape off)"
+            );
+        }
         let router_subject = decide_subject(&args.subject_prefix, "--subject-prefix")?;
         let echo_subject = args
             .echo_prefix
@@ -279,6 +305,14 @@ impl Plan {
             round: args.round,
             round_warmup: args.round_warmup,
             blocks: args.blocks,
+            second_shape: (mode == Mode::Interleaved
+                && load == Load::Closed
+                && args.second_shape_concurrency > 0
+                && args.second_shape_blocks > 0)
+                .then_some(SecondShape {
+                    concurrency: args.second_shape_concurrency,
+                    blocks: args.second_shape_blocks,
+                }),
             request_timeout: args.request_timeout,
             users: args.users,
             wait_for_responders: args.wait_for_responders,
@@ -333,6 +367,28 @@ mod tests {
             Some("beamline.echo.v1.decide")
         );
         assert_eq!((plan.blocks, plan.round), (8, Duration::from_secs(2)));
+        assert_eq!(
+            plan.second_shape,
+            Some(SecondShape {
+                concurrency: 1000,
+                blocks: 2
+            }),
+            "interleaved closed-loop runs measure 1,000 callers too"
+        );
+        let off = ["--echo-prefix", "e", "--second-shape-blocks", "0"];
+        assert_eq!(
+            Plan::from_args(&args(&off), true)
+                .expect("plan")
+                .second_shape,
+            None
+        );
+        let open = ["--echo-prefix", "e", "--rate", "500"];
+        assert_eq!(
+            Plan::from_args(&args(&open), true)
+                .expect("plan")
+                .second_shape,
+            None
+        );
         let plan = Plan::from_args(
             &args(&["--echo-prefix", "e", "--echo-only", "--rate", "500", "-q"]),
             true,
@@ -416,6 +472,10 @@ mod tests {
                 "--raw-echo-prefix",
             ),
             (vec!["--blocks", "0"], "--blocks"),
+            (
+                vec!["--second-shape-concurrency", "10001"],
+                "--second-shape-concurrency",
+            ),
             (vec!["--round", "0s"], "--round"),
             (
                 vec!["--tls-ca", "/definitely/not/here.pem"],

@@ -21,5 +21,6 @@ pub mod report;
 pub mod router_metrics;
 pub mod run;
 pub mod scenario;
+pub mod second_shape;
 pub mod stats;
 pub mod timing;

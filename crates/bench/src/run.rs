@@ -17,6 +17,7 @@ use crate::load::{run_phase, PhaseResult, PhaseSpec};
 use crate::process::ProcessProbe;
 use crate::report::{Candidate, Measured};
 use crate::router_metrics;
+use crate::second_shape;
 use humantime::format_duration;
 
 /// How long reading the router's /metrics may take.
@@ -38,11 +39,23 @@ pub async fn run(plan: &Plan, host: HostFacts) -> Candidate {
     let mut measured = Measured::default();
     let outcome = measure(plan, &clients, &mut measured).await;
     let mut candidate = Candidate::new(environment, &measured);
-    if let Err(err) = outcome {
-        candidate.fail(format!("{err:#}"));
-        return candidate;
-    }
+    let targets = match outcome {
+        Ok(targets) => targets,
+        Err(err) => {
+            candidate.fail(format!("{err:#}"));
+            return candidate;
+        }
+    };
+    // The gated figures (memory and metrics included) are read before the second shape.
     add_process_figures(plan, &mut candidate).await;
+    if let Some(shape) = plan.second_shape {
+        match second_shape::measure(plan, &clients, &targets, shape).await {
+            Ok(measured) => candidate.second_shape = Some(measured),
+            Err(err) => candidate
+                .warnings
+                .push(format!("the second load shape was not measured: {err:#}")),
+        }
+    }
     if cfg!(debug_assertions) {
         candidate.warnings.push(
             "router-bench is a debug build: its figures are far below a release build's; \
@@ -74,15 +87,27 @@ fn failed(environment: Environment, measured: &Measured, err: &anyhow::Error) ->
 }
 
 /// The subject, probe and corpus of one side.
-struct Target {
+pub(crate) struct Target {
     side: Side,
     subject: String,
     probe: Option<ProcessProbe>,
     corpus: Arc<Corpus>,
 }
 
-/// Measures what the plan asks for into `measured` (kept also when a later step fails).
-async fn measure(plan: &Plan, clients: &[Client], measured: &mut Measured) -> anyhow::Result<()> {
+/// The sides a run measured.
+pub(crate) struct Targets {
+    pub(crate) raw_echo: Option<Target>,
+    pub(crate) echo: Option<Target>,
+    pub(crate) router: Option<Target>,
+}
+
+/// Measures what the plan asks for into `measured` (kept also when a later step fails);
+/// returns the sides, so that a second shape can measure them again.
+async fn measure(
+    plan: &Plan,
+    clients: &[Client],
+    measured: &mut Measured,
+) -> anyhow::Result<Targets> {
     let echo = match (plan.mode.runs_echo(), &plan.echo_subject) {
         (true, Some(subject)) => Some(target(plan, Side::Echo, subject, plan.echo_pid)?),
         _ => None,
@@ -124,41 +149,75 @@ async fn measure(plan: &Plan, clients: &[Client], measured: &mut Measured) -> an
                     plan,
                     format!("{} warm-up", target.side.as_str()),
                     &target.subject,
-                    plan.warmup,
-                    Duration::ZERO,
+                    plan.concurrency,
+                    (plan.warmup, Duration::ZERO),
                 );
                 run_phase(&warm, clients, target.corpus.clone(), None).await?;
             }
-            let pattern = block_pattern(raw_echo.is_some());
-            let total = plan.blocks * pattern.len();
-            for block in 0..plan.blocks {
-                for &side in pattern {
-                    let target = match (side, &raw_echo) {
-                        (Side::RawEcho, Some(raw_echo)) => raw_echo,
-                        (Side::Echo, _) => echo,
-                        _ => router,
-                    };
-                    let index = measured.rounds.len() + 1;
-                    let label = format!("{} {index}/{total}", side.as_str());
-                    let round = spec(plan, label, &target.subject, plan.round_warmup, plan.round);
-                    let result =
-                        run_phase(&round, clients, target.corpus.clone(), target.probe).await?;
-                    measured.record(block, side, result);
-                }
-            }
+            interleaved_blocks(
+                plan,
+                clients,
+                [raw_echo.as_ref(), Some(echo), Some(router)],
+                plan.concurrency,
+                plan.blocks,
+                measured,
+            )
+            .await?;
         }
         (_, Some(target), None) | (_, None, Some(target)) => {
             let phase = spec(
                 plan,
                 target.side.as_str().to_owned(),
                 &target.subject,
-                plan.warmup,
-                plan.duration,
+                plan.concurrency,
+                (plan.warmup, plan.duration),
             );
             let result = run_phase(&phase, clients, target.corpus.clone(), target.probe).await?;
             measured.record(0, target.side, result);
         }
         _ => anyhow::bail!("nothing to measure: the plan names no subject"),
+    }
+    Ok(Targets {
+        raw_echo,
+        echo,
+        router,
+    })
+}
+
+/// `blocks` blocks of interleaved rounds of `[raw echo, echo, router]` (the raw echo when it
+/// is measured) at `concurrency` callers, recorded into `measured`.
+pub(crate) async fn interleaved_blocks(
+    plan: &Plan,
+    clients: &[Client],
+    [raw_echo, echo, router]: [Option<&Target>; 3],
+    concurrency: usize,
+    blocks: usize,
+    measured: &mut Measured,
+) -> anyhow::Result<()> {
+    let (Some(echo), Some(router)) = (echo, router) else {
+        anyhow::bail!("interleaved rounds need the echo responder and the router");
+    };
+    let pattern = block_pattern(raw_echo.is_some());
+    let total = blocks * pattern.len();
+    let callers = if concurrency == plan.concurrency {
+        String::new()
+    } else {
+        format!(" ({concurrency} callers)")
+    };
+    for block in 0..blocks {
+        for &side in pattern {
+            let target = match (side, raw_echo) {
+                (Side::RawEcho, Some(raw_echo)) => raw_echo,
+                (Side::Echo, _) => echo,
+                _ => router,
+            };
+            let index = measured.rounds.len() + 1;
+            let label = format!("{} {index}/{total}{callers}", side.as_str());
+            let timing = (plan.round_warmup, plan.round);
+            let round = spec(plan, label, &target.subject, concurrency, timing);
+            let result = run_phase(&round, clients, target.corpus.clone(), target.probe).await?;
+            measured.record(block, side, result);
+        }
     }
     Ok(())
 }
@@ -176,18 +235,19 @@ fn target(plan: &Plan, side: Side, subject: &str, pid: Option<u32>) -> anyhow::R
     })
 }
 
+/// One phase of `concurrency` callers: `(warm-up, measured)` on `subject`.
 fn spec(
     plan: &Plan,
     label: String,
     subject: &str,
-    warmup: Duration,
-    duration: Duration,
+    concurrency: usize,
+    (warmup, duration): (Duration, Duration),
 ) -> PhaseSpec {
     PhaseSpec {
         label,
         subject: subject.to_owned(),
         load: plan.load,
-        concurrency: plan.concurrency,
+        concurrency,
         warmup,
         duration,
         request_timeout: plan.request_timeout,

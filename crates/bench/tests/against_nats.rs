@@ -206,6 +206,8 @@ async fn interleaved_rounds_of_echo_and_router() {
         &pid,
         "--metrics-url",
         &format!("http://{}/metrics", router.router.http_addr()),
+        "--second-shape-blocks",
+        "0",
     ]));
     let (output, c) = run(args, dir.path().join("perf.json")).await;
     assert!(output.status.success(), "{c:#}");
@@ -240,6 +242,7 @@ async fn interleaved_rounds_of_echo_and_router() {
     assert_eq!(c["errors_total"], 0, "{c:#}");
     assert_eq!(c["echo_errors_total"], 0, "{c:#}");
     assert_eq!(c["backpressure_active_total"], 0.0, "{c:#}");
+    assert!(c["second_shape"].is_null(), "turned off: {c:#}");
 
     // The router answered exactly the router rounds (plus warm-up and probe), the echo none.
     let decided: f64 = router
@@ -285,6 +288,10 @@ async fn six_round_blocks_with_the_raw_echo() {
         &pid,
         "--raw-echo-pid",
         &raw_pid,
+        "--second-shape-concurrency",
+        "100",
+        "--second-shape-blocks",
+        "1",
     ]));
     let (output, c) = run(args, dir.path().join("perf_raw.json")).await;
     assert!(output.status.success(), "{c:#}");
@@ -317,7 +324,22 @@ async fn six_round_blocks_with_the_raw_echo() {
     // The raw echo's reply counts as a success: every request came back ok.
     assert_eq!(c["raw_echo_errors_total"], 0, "{c:#}");
     assert_eq!(c["errors_total"], 0, "{c:#}");
+    // The second shape: one more block at 100 callers, kept apart from the gated blocks.
+    let shape = &c["second_shape"];
+    assert_eq!(shape["concurrency"], 100, "{c:#}");
+    assert_eq!(shape["rounds"].as_array().map(Vec::len), Some(6), "{c:#}");
+    assert_eq!(shape["router_errors"], 0, "{c:#}");
+    assert!(shape["router_requests"].as_u64().is_some_and(|n| n > 0));
+    for key in ["rps_ratio_to_echo", "rps_ratio_to_raw_echo"] {
+        assert!(shape["ratios"][key]["median"]
+            .as_f64()
+            .is_some_and(|v| v > 0.0));
+    }
     let md = std::fs::read_to_string(dir.path().join("perf_raw.md")).expect("summary");
+    assert!(
+        md.contains("Second load shape, 100 concurrent callers"),
+        "{md}"
+    );
     assert!(md.contains("| metric | router | echo | raw echo |"), "{md}");
     assert!(md.contains("| rps_ratio_to_raw_echo |"), "{md}");
 

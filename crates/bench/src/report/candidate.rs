@@ -10,6 +10,7 @@ use crate::figures::{BlockFigures, Ratio, RoundFigures, Side, Spread};
 use crate::stats::PhaseStats;
 
 use super::measured::{Measured, SideTotals};
+use super::shape::LoadShape;
 
 /// Identifies the candidate format.
 pub const SCHEMA: &str = "beamline.perf.candidate/2";
@@ -140,6 +141,10 @@ pub struct Candidate {
     pub warnings: Vec<String>,
     /// Where and how the run happened.
     pub environment: Environment,
+    /// The second load shape (many callers), measured after everything above; reported,
+    /// not gated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_shape: Option<LoadShape>,
 }
 
 impl Candidate {
@@ -215,16 +220,14 @@ impl Candidate {
             phases,
             warnings: Vec::new(),
             environment,
+            second_shape: None,
         }
         .with_ratios()
     }
 
     /// The ratios and their medians computed from the blocks.
     fn with_ratios(mut self) -> Self {
-        self.ratios = Ratio::ALL
-            .iter()
-            .filter_map(|r| Some((r.key().to_owned(), Spread::of(*r, &self.blocks)?)))
-            .collect();
+        self.ratios = spreads(&self.blocks);
         let median = |ratio: Ratio| self.ratios.get(ratio.key()).map(|s| round(s.median, 4));
         self.rps_ratio_to_echo = median(Ratio::Throughput);
         self.latency_p50_ratio_to_echo = median(Ratio::P50);
@@ -282,6 +285,10 @@ impl Candidate {
         this.mem_mb = max(this.mem_mb, other.mem_mb);
         this.echo_mem_mb = max(this.echo_mem_mb, other.echo_mem_mb);
         this.raw_echo_mem_mb = max(this.raw_echo_mem_mb, other.raw_echo_mem_mb);
+        this.second_shape = match (this.second_shape, other.second_shape) {
+            (Some(a), Some(b)) => Some(a.absorb(b)),
+            (a, b) => a.or(b),
+        };
         for warning in other.warnings {
             if !this.warnings.contains(&warning) {
                 this.warnings.push(warning);
@@ -299,6 +306,14 @@ impl Candidate {
             Side::RawEcho => self.raw_echo_mem_mb = value,
         }
     }
+}
+
+/// The median and interval of every ratio the blocks give, by [`Ratio::key`].
+pub(super) fn spreads(blocks: &[BlockFigures]) -> BTreeMap<String, Spread> {
+    Ratio::ALL
+        .iter()
+        .filter_map(|r| Some((r.key().to_owned(), Spread::of(*r, blocks)?)))
+        .collect()
 }
 
 fn round(value: f64, decimals: i32) -> f64 {

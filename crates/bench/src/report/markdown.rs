@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::figures::{block_pattern, Ratio, Side};
+use crate::figures::{block_pattern, Ratio, Side, Spread};
 use crate::stats::Percentiles;
 
 use super::candidate::{Candidate, Status};
@@ -27,6 +27,9 @@ impl Candidate {
         }
         self.totals_table(&mut md);
         self.ratio_table(&mut md);
+        if let Some(shape) = &self.second_shape {
+            md.push_str(&shape.to_markdown());
+        }
         self.round_table(&mut md);
         for (name, phase) in &self.phases {
             if !phase.errors_by_kind.is_empty() {
@@ -188,16 +191,8 @@ impl Candidate {
                 let _ = writeln!(md, "| *{title}* | | | |");
             }
             for ratio in ratios {
-                if let Some(s) = self.ratios.get(ratio.key()) {
-                    let _ = writeln!(
-                        md,
-                        "| {} | {:.3} | {:.3} – {:.3} | {:.1} % |",
-                        ratio.key(),
-                        s.median,
-                        s.low,
-                        s.high,
-                        s.relative_half_width * 100.0
-                    );
+                if let Some(spread) = self.ratios.get(ratio.key()) {
+                    ratio_row(md, ratio, spread);
                 }
             }
         }
@@ -271,6 +266,19 @@ impl Candidate {
             env.timestamp,
         );
     }
+}
+
+/// One row of a ratio table: the ratio, its median, interval and relative half-width.
+pub(super) fn ratio_row(md: &mut String, ratio: Ratio, s: &Spread) {
+    let _ = writeln!(
+        md,
+        "| {} | {:.3} | {:.3} – {:.3} | {:.1} % |",
+        ratio.key(),
+        s.median,
+        s.low,
+        s.high,
+        s.relative_half_width * 100.0
+    );
 }
 
 fn fmt(value: Option<f64>, decimals: usize) -> Option<String> {

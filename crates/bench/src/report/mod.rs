@@ -6,16 +6,19 @@
 //! `null` as missing and fails.
 //!
 //! `candidate.rs` builds the result from what a run measured (`measured.rs`), `markdown.rs`
-//! writes its summary, and `file.rs` reads and writes the two files.
+//! writes its summary, `shape.rs` holds the second load shape (reported, not gated), and
+//! `file.rs` reads and writes the two files.
 
 mod candidate;
 mod file;
 mod markdown;
 mod measured;
+mod shape;
 
 pub use candidate::{Candidate, Status, SCHEMA};
 pub use file::markdown_path;
 pub use measured::{Measured, SideTotals};
+pub use shape::LoadShape;
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::environment::Environment;
-use crate::figures::{RoundFigures, Side};
+use crate::figures::{Ratio, RoundFigures, Side};
 use crate::load::PhaseResult;
 use crate::outcome::Outcome;
 use crate::stats::Recorder;
@@ -200,6 +200,46 @@ fn absorbing_a_second_run_pools_its_blocks() {
     let pooled = pooled.absorb(failed);
     assert_eq!(pooled.status, Status::Failed);
     assert_eq!(pooled.reason.as_deref(), Some("no responders"));
+}
+
+#[test]
+fn a_second_shape_has_its_own_ratios_pools_and_prints_without_changing_the_gated_ones() {
+    let mut c = Candidate::new(Environment::default(), &interleaved_with(4, true));
+    let gated = c.ratios.clone();
+    let mut shape = LoadShape::new(1000, interleaved_with(2, true).rounds);
+    shape.router_mem_mb = Some(30.0);
+    shape.backpressure_active = Some(0.0);
+    assert_eq!(shape.blocks.len(), 2);
+    assert_eq!(shape.median(Ratio::Throughput), Some(0.8));
+    assert_eq!(shape.median(Ratio::ThroughputToRawEcho), Some(0.4));
+    assert_eq!((shape.router_requests, shape.router_errors), (3200, 0));
+    c.second_shape = Some(shape.clone());
+    let mut later = Candidate::new(Environment::default(), &interleaved_with(4, true));
+    let mut later_shape = shape;
+    later_shape.router_mem_mb = Some(35.0);
+    later_shape.backpressure_active = Some(2.0);
+    later.second_shape = Some(later_shape);
+    let pooled = c.absorb(later);
+    let pooled_shape = pooled.second_shape.as_ref().expect("the shape is pooled");
+    assert_eq!(pooled_shape.blocks.len(), 4);
+    assert_eq!(pooled_shape.rounds[23].block, 3, "blocks are numbered on");
+    assert_eq!(pooled_shape.router_mem_mb, Some(35.0));
+    assert_eq!(pooled_shape.backpressure_active, Some(2.0));
+    assert_eq!(pooled.ratios.len(), gated.len());
+    assert_eq!(
+        pooled.blocks.len(),
+        8,
+        "the shape's blocks stay out of the gated ones"
+    );
+    let md = pooled.to_markdown();
+    assert!(
+        md.contains("Second load shape, 1000 concurrent callers"),
+        "{md}"
+    );
+    assert!(md.contains("| rps_ratio_to_echo | 0.800 |"), "{md}");
+    let json = serde_json::to_string(&pooled).expect("serializes");
+    let back: Candidate = serde_json::from_str(&json).expect("reads back");
+    assert_eq!(back, pooled);
 }
 
 #[test]

@@ -1,0 +1,118 @@
+//! [`LoadShape`]: a second load shape measured after the gated rounds (by default 1,000
+//! concurrent callers instead of 64), with its own interleaved blocks and ratios. It is
+//! reported beside the main figures and never judged by the gate: the gated figures, memory
+//! included, are read before it runs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::figures::{BlockFigures, Ratio, RoundFigures, Side, Spread};
+
+use super::candidate::spreads;
+use super::markdown::ratio_row;
+
+/// One extra load shape: its callers, its rounds, and the ratios of its blocks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadShape {
+    /// Concurrent callers (closed loop) or the in-flight bound (open loop).
+    pub concurrency: usize,
+    /// Failed requests of the router in this shape (timeouts, no responders, error replies).
+    pub router_errors: u64,
+    /// Router requests sent in this shape.
+    pub router_requests: u64,
+    /// Backpressure transitions of the router during this shape, when its /metrics was read.
+    pub backpressure_active: Option<f64>,
+    /// Peak RSS of the router after this shape, MiB (a high-water mark over the whole run).
+    pub router_mem_mb: Option<f64>,
+    /// Ratio medians and intervals by [`Ratio::key`].
+    pub ratios: BTreeMap<String, Spread>,
+    /// Every round of this shape, in order.
+    pub rounds: Vec<RoundFigures>,
+    /// The ratios of each block.
+    pub blocks: Vec<BlockFigures>,
+}
+
+impl LoadShape {
+    /// The shape measured as `rounds` at `concurrency` callers.
+    pub fn new(concurrency: usize, rounds: Vec<RoundFigures>) -> LoadShape {
+        let blocks = BlockFigures::from_all_rounds(&rounds);
+        let router = rounds.iter().filter(|r| r.side == Side::Router);
+        let (router_errors, router_requests) =
+            router.fold((0, 0), |(e, n), r| (e + r.errors, n + r.requests));
+        LoadShape {
+            concurrency,
+            router_errors,
+            router_requests,
+            backpressure_active: None,
+            router_mem_mb: None,
+            ratios: BTreeMap::new(),
+            rounds,
+            blocks,
+        }
+        .with_ratios()
+    }
+
+    fn with_ratios(mut self) -> LoadShape {
+        self.ratios = spreads(&self.blocks);
+        self
+    }
+
+    /// Pools `other` (the same shape in a later run) into this one.
+    pub fn absorb(mut self, other: LoadShape) -> LoadShape {
+        let base = self.rounds.iter().map(|r| r.block + 1).max().unwrap_or(0);
+        self.rounds.extend(other.rounds.into_iter().map(|mut r| {
+            r.block += base;
+            r
+        }));
+        self.blocks.extend(other.blocks);
+        self.router_errors += other.router_errors;
+        self.router_requests += other.router_requests;
+        self.backpressure_active = match (self.backpressure_active, other.backpressure_active) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        self.router_mem_mb = match (self.router_mem_mb, other.router_mem_mb) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
+        self.with_ratios()
+    }
+
+    /// The median of one ratio, when its blocks gave it.
+    pub fn median(&self, ratio: Ratio) -> Option<f64> {
+        self.ratios.get(ratio.key()).map(|s| s.median)
+    }
+
+    /// The Markdown section: a table of the ratios, then errors and backpressure.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(
+            md,
+            "\nSecond load shape, {} concurrent callers (reported, not gated), over {} \
+             block(s):\n",
+            self.concurrency,
+            self.blocks.len()
+        );
+        let _ = writeln!(md, "| ratio | median | interval | ± |");
+        let _ = writeln!(md, "|---|---:|---:|---:|");
+        for ratio in Ratio::ALL {
+            if let Some(spread) = self.ratios.get(ratio.key()) {
+                ratio_row(&mut md, ratio, spread);
+            }
+        }
+        let _ = writeln!(
+            md,
+            "\nRouter in this shape: {} request(s), {} error(s), backpressure transitions {}, \
+             peak RSS {} MiB.",
+            self.router_requests,
+            self.router_errors,
+            self.backpressure_active
+                .map_or_else(|| "—".to_owned(), |v| format!("{v:.0}")),
+            self.router_mem_mb
+                .map_or_else(|| "—".to_owned(), |v| format!("{v:.1}")),
+        );
+        md
+    }
+}
