@@ -404,8 +404,14 @@ pub fn describe(plan: &Plan) -> String {
             format_duration(plan.duration)
         ),
     };
+    let second = plan.second_shape.map_or_else(String::new, |shape| {
+        format!(
+            ", then {} block(s) at {} callers (reported, not gated)",
+            shape.blocks, shape.concurrency
+        )
+    });
     format!(
-        "router-bench: {} mode, {load} over {} connection(s), {schedule}, {} {}",
+        "router-bench: {} mode, {load} over {} connection(s), {schedule}{second}, {} {}",
         plan.mode.name(),
         plan.connections,
         plan.nats_url,
