@@ -66,12 +66,13 @@ pub struct Args {
     pub blocks: usize,
     /// Interleaved rounds, closed loop: concurrent callers of a second load shape, measured
     /// after the gated blocks (and after their memory and metrics are read) and reported
-    /// beside them, never gated; 0 measures no second shape.
-    #[arg(long, default_value_t = 1000)]
-    pub second_shape_concurrency: usize,
-    /// Interleaved rounds: blocks of the second load shape (0: none).
-    #[arg(long, default_value_t = 2)]
-    pub second_shape_blocks: usize,
+    /// beside them, never gated [default: 1000]; 0 measures no second shape. When given it
+    /// must be above --concurrency; the default is left out when it is not.
+    #[arg(long)]
+    pub second_shape_concurrency: Option<usize>,
+    /// Interleaved rounds: blocks of the second load shape (0: none) [default: 2].
+    #[arg(long)]
+    pub second_shape_blocks: Option<usize>,
     /// Open loop: send this many requests per second in total, on schedule, and measure
     /// latency from each request's intended send time. Without it the loop is closed.
     #[arg(long)]
@@ -170,6 +171,12 @@ pub struct SecondShape {
     pub blocks: usize,
 }
 
+/// The second load shape when the options name none.
+pub const DEFAULT_SECOND_SHAPE: SecondShape = SecondShape {
+    concurrency: 1000,
+    blocks: 2,
+};
+
 /// Validated settings of a run.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -256,13 +263,6 @@ impl Plan {
         if !(1..=MAX_BLOCKS).contains(&args.blocks) {
             bail!("--blocks must be between 1 and {MAX_BLOCKS}");
         }
-        if args.second_shape_concurrency > MAX_CONCURRENCY || args.second_shape_blocks > MAX_BLOCKS
-        {
-            bail!(
-                "--second-shape-concurrency must be at most {MAX_CONCURRENCY} and \
-                 --second-shape-blocks at most {MAX_BLOCKS} (0 turns the second shape off)"
-            );
-        }
         let router_subject = decide_subject(&args.subject_prefix, "--subject-prefix")?;
         let echo_subject = args
             .echo_prefix
@@ -305,14 +305,7 @@ impl Plan {
             round: args.round,
             round_warmup: args.round_warmup,
             blocks: args.blocks,
-            second_shape: (mode == Mode::Interleaved
-                && load == Load::Closed
-                && args.second_shape_concurrency > 0
-                && args.second_shape_blocks > 0)
-                .then_some(SecondShape {
-                    concurrency: args.second_shape_concurrency,
-                    blocks: args.second_shape_blocks,
-                }),
+            second_shape: second_shape(args, mode, load)?,
             request_timeout: args.request_timeout,
             users: args.users,
             wait_for_responders: args.wait_for_responders,
@@ -323,6 +316,52 @@ impl Plan {
             progress: !args.quiet && stderr_is_terminal,
         })
     }
+}
+
+/// The second load shape the options ask for: by default 2 blocks at 1,000 callers in an
+/// interleaved closed-loop run, none otherwise; an explicit value the run cannot honour is
+/// an error, not ignored.
+fn second_shape(args: &Args, mode: Mode, load: Load) -> anyhow::Result<Option<SecondShape>> {
+    let explicit = args.second_shape_concurrency.is_some() || args.second_shape_blocks.is_some();
+    let concurrency = args
+        .second_shape_concurrency
+        .unwrap_or(DEFAULT_SECOND_SHAPE.concurrency);
+    let blocks = args
+        .second_shape_blocks
+        .unwrap_or(DEFAULT_SECOND_SHAPE.blocks);
+    if concurrency == 0 || blocks == 0 {
+        return Ok(None);
+    }
+    if mode != Mode::Interleaved || load != Load::Closed {
+        if explicit {
+            bail!(
+                "--second-shape-concurrency and --second-shape-blocks need interleaved rounds \
+                 (--echo-prefix without --echo-only) in a closed loop (no --rate)"
+            );
+        }
+        return Ok(None);
+    }
+    if concurrency > MAX_CONCURRENCY || blocks > MAX_BLOCKS {
+        bail!(
+            "--second-shape-concurrency must be at most {MAX_CONCURRENCY} and \
+             --second-shape-blocks at most {MAX_BLOCKS} (0 turns the second shape off)"
+        );
+    }
+    if concurrency <= args.concurrency {
+        if !explicit {
+            // The main shape already has as many callers: there is no second one to add.
+            return Ok(None);
+        }
+        bail!(
+            "--second-shape-concurrency ({concurrency}) must be above --concurrency ({}): it \
+             is the shape with more callers",
+            args.concurrency
+        );
+    }
+    Ok(Some(SecondShape {
+        concurrency,
+        blocks,
+    }))
 }
 
 /// `<prefix>.v1.decide`, when `prefix` is a plain subject.
@@ -388,6 +427,17 @@ mod tests {
                 .expect("plan")
                 .second_shape,
             None
+        );
+        let wide = ["--echo-prefix", "e", "--concurrency", "1000"];
+        let wide = Plan::from_args(&args(&wide), true).expect("plan");
+        assert_eq!(
+            wide.second_shape, None,
+            "the main shape has the callers already"
+        );
+        let router_only = Plan::from_args(&args(&[]), true).expect("plan");
+        assert_eq!(
+            router_only.second_shape, None,
+            "no echo, no interleaved rounds"
         );
         let plan = Plan::from_args(
             &args(&["--echo-prefix", "e", "--echo-only", "--rate", "500", "-q"]),
@@ -473,8 +523,27 @@ mod tests {
             ),
             (vec!["--blocks", "0"], "--blocks"),
             (
-                vec!["--second-shape-concurrency", "10001"],
+                vec!["--echo-prefix", "e", "--second-shape-concurrency", "10001"],
                 "--second-shape-concurrency",
+            ),
+            (
+                vec!["--echo-prefix", "e", "--second-shape-concurrency", "64"],
+                "must be above --concurrency",
+            ),
+            (
+                vec![
+                    "--echo-prefix",
+                    "e",
+                    "--rate",
+                    "10",
+                    "--second-shape-blocks",
+                    "3",
+                ],
+                "closed loop",
+            ),
+            (
+                vec!["--second-shape-concurrency", "500"],
+                "interleaved rounds",
             ),
             (vec!["--round", "0s"], "--round"),
             (

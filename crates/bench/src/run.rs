@@ -49,12 +49,9 @@ pub async fn run(plan: &Plan, host: HostFacts) -> Candidate {
     // The gated figures (memory and metrics included) are read before the second shape.
     add_process_figures(plan, &mut candidate).await;
     if let Some(shape) = plan.second_shape {
-        match second_shape::measure(plan, &clients, &targets, shape).await {
-            Ok(measured) => candidate.second_shape = Some(measured),
-            Err(err) => candidate
-                .warnings
-                .push(format!("the second load shape was not measured: {err:#}")),
-        }
+        let (measured, warnings) = second_shape::measure(plan, &clients, &targets, shape).await;
+        candidate.second_shape = Some(measured);
+        candidate.warnings.extend(warnings);
     }
     if cfg!(debug_assertions) {
         candidate.warnings.push(

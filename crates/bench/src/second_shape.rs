@@ -10,22 +10,25 @@ use async_nats::Client;
 use crate::cli::{Plan, SecondShape};
 use crate::process::ProcessProbe;
 use crate::report::{LoadShape, Measured};
-use crate::router_metrics;
+use crate::router_metrics::{self, RouterMetrics};
 use crate::run::{interleaved_blocks, Targets};
 
 /// How long reading the router's /metrics may take.
 const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Measures `shape` over the sides of `targets`.
+/// Measures `shape` over the sides of `targets`. What was measured is kept when a round
+/// fails (the shape then says why it stopped); the second value lists what could not be
+/// read, for the candidate's warnings.
 pub(crate) async fn measure(
     plan: &Plan,
     clients: &[Client],
     targets: &Targets,
     shape: SecondShape,
-) -> anyhow::Result<LoadShape> {
-    let before = backpressure_transitions(plan).await;
+) -> (LoadShape, Vec<String>) {
+    let mut warnings = Vec::new();
+    let before = router_metrics(plan, &mut warnings).await;
     let mut measured = Measured::default();
-    interleaved_blocks(
+    let outcome = interleaved_blocks(
         plan,
         clients,
         [
@@ -37,25 +40,51 @@ pub(crate) async fn measure(
         shape.blocks,
         &mut measured,
     )
-    .await?;
+    .await;
     let mut figures = LoadShape::new(shape.concurrency, measured.rounds);
-    figures.backpressure_active = match (before, backpressure_transitions(plan).await) {
-        (Some(before), Some(after)) => Some(after - before),
+    if let Err(err) = outcome {
+        let reason = format!("{err:#}");
+        warnings.push(format!(
+            "the second load shape stopped early ({} round(s) measured): {reason}",
+            figures.rounds.len()
+        ));
+        figures.stopped = Some(reason);
+    }
+    let after = router_metrics(plan, &mut warnings).await;
+    figures.backpressure_active = match (before, &after) {
+        (Some(before), Some(after)) => after
+            .backpressure_active_total
+            .zip(before.backpressure_active_total)
+            .map(|(after, before)| after - before),
         _ => None,
     };
-    figures.router_mem_mb = plan
-        .router_pid
-        .and_then(|pid| ProcessProbe::new(pid).and_then(|p| p.memory()).ok())
-        .map(|memory| memory.peak_mib);
-    Ok(figures)
+    figures.router_mem_mb = match plan.router_pid {
+        Some(pid) => match ProcessProbe::new(pid).and_then(|p| p.memory()) {
+            Ok(memory) => Some(memory.peak_mib),
+            Err(err) => {
+                warnings.push(format!(
+                    "memory of the router after the second load shape (pid {pid}): {err:#}"
+                ));
+                None
+            }
+        },
+        None => after.and_then(|metrics| metrics.mem_mb),
+    };
+    (figures, warnings)
 }
 
-/// The router's backpressure transitions so far, when its /metrics can be read.
-async fn backpressure_transitions(plan: &Plan) -> Option<f64> {
+/// The router's /metrics figures, when its endpoint is named; a failed read is a warning.
+async fn router_metrics(plan: &Plan, warnings: &mut Vec<String>) -> Option<RouterMetrics> {
     let url = plan.metrics_url.clone()?;
-    tokio::task::spawn_blocking(move || router_metrics::fetch(&url, METRICS_TIMEOUT))
+    let fetched = tokio::task::spawn_blocking(move || router_metrics::fetch(&url, METRICS_TIMEOUT))
         .await
-        .ok()?
-        .ok()?
-        .backpressure_active_total
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r);
+    match fetched {
+        Ok(metrics) => Some(metrics),
+        Err(err) => {
+            warnings.push(format!("second load shape: {err:#}"));
+            None
+        }
+    }
 }

@@ -268,7 +268,7 @@ async fn six_round_blocks_with_the_raw_echo() {
     let server = NatsServer::from_env_or_start_tls().expect("nats-server starts");
     let (echo_prefix, _echo) = start_echo(&server, "echo6").await;
     let router_prefix = prefix("router6");
-    let _router = start_router(&server, &router_prefix, Responder::Decide, &repo_policies()).await;
+    let router = start_router(&server, &router_prefix, Responder::Decide, &repo_policies()).await;
     let raw_prefix = prefix("raw");
     let mut raw = RawEcho::start(&server, &raw_prefix, &router_prefix);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -292,6 +292,8 @@ async fn six_round_blocks_with_the_raw_echo() {
         "100",
         "--second-shape-blocks",
         "1",
+        "--metrics-url",
+        &format!("http://{}/metrics", router.router.http_addr()),
     ]));
     let (output, c) = run(args, dir.path().join("perf_raw.json")).await;
     assert!(output.status.success(), "{c:#}");
@@ -329,6 +331,15 @@ async fn six_round_blocks_with_the_raw_echo() {
     assert_eq!(shape["concurrency"], 100, "{c:#}");
     assert_eq!(shape["rounds"].as_array().map(Vec::len), Some(6), "{c:#}");
     assert_eq!(shape["router_errors"], 0, "{c:#}");
+    assert_eq!(
+        shape["backpressure_active"], 0.0,
+        "read before and after: {c:#}"
+    );
+    assert!(
+        shape["router_mem_mb"].as_f64().is_some_and(|m| m > 0.0),
+        "{c:#}"
+    );
+    assert!(shape["stopped"].is_null(), "{c:#}");
     assert!(shape["router_requests"].as_u64().is_some_and(|n| n > 0));
     for key in ["rps_ratio_to_echo", "rps_ratio_to_raw_echo"] {
         assert!(shape["ratios"][key]["median"]

@@ -26,6 +26,10 @@ pub struct LoadShape {
     pub backpressure_active: Option<f64>,
     /// Peak RSS of the router after this shape, MiB (a high-water mark over the whole run).
     pub router_mem_mb: Option<f64>,
+    /// Why the shape stopped before its last round, when it did (its rounds so far are
+    /// kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     /// Ratio medians and intervals by [`Ratio::key`].
     pub ratios: BTreeMap<String, Spread>,
     /// Every round of this shape, in order.
@@ -47,6 +51,7 @@ impl LoadShape {
             router_requests,
             backpressure_active: None,
             router_mem_mb: None,
+            stopped: None,
             ratios: BTreeMap::new(),
             rounds,
             blocks,
@@ -68,6 +73,7 @@ impl LoadShape {
         }));
         self.blocks.extend(other.blocks);
         self.router_errors += other.router_errors;
+        self.stopped = self.stopped.or(other.stopped);
         self.router_requests += other.router_requests;
         self.backpressure_active = match (self.backpressure_active, other.backpressure_active) {
             (Some(a), Some(b)) => Some(a + b),
@@ -88,18 +94,42 @@ impl LoadShape {
     /// The Markdown section: a table of the ratios, then errors and backpressure.
     pub fn to_markdown(&self) -> String {
         let mut md = String::new();
+        let blocks = self.blocks.len();
         let _ = writeln!(
             md,
-            "\nSecond load shape, {} concurrent callers (reported, not gated), over {} \
+            "\nSecond load shape, {} concurrent callers (reported, not gated), over {blocks} \
              block(s):\n",
             self.concurrency,
-            self.blocks.len()
         );
-        let _ = writeln!(md, "| ratio | median | interval | ± |");
-        let _ = writeln!(md, "|---|---:|---:|---:|");
-        for ratio in Ratio::ALL {
-            if let Some(spread) = self.ratios.get(ratio.key()) {
-                ratio_row(&mut md, ratio, spread);
+        if blocks < FEW_BLOCKS {
+            // The lowest and highest of n blocks hold the median with probability
+            // 1 - 2 / 2^n only: 50 % for two blocks.
+            let _ = writeln!(
+                md,
+                "Too few blocks for a ~90 % interval: the range is the lowest and highest \
+                 block.\n"
+            );
+            let _ = writeln!(md, "| ratio | median | range of the blocks |");
+            let _ = writeln!(md, "|---|---:|---:|");
+            for ratio in Ratio::ALL {
+                if let Some(s) = self.ratios.get(ratio.key()) {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {:.3} | {:.3} – {:.3} |",
+                        ratio.key(),
+                        s.median,
+                        s.low,
+                        s.high
+                    );
+                }
+            }
+        } else {
+            let _ = writeln!(md, "| ratio | median | interval | ± |");
+            let _ = writeln!(md, "|---|---:|---:|---:|");
+            for ratio in Ratio::ALL {
+                if let Some(spread) = self.ratios.get(ratio.key()) {
+                    ratio_row(&mut md, ratio, spread);
+                }
             }
         }
         let _ = writeln!(
@@ -113,6 +143,13 @@ impl LoadShape {
             self.router_mem_mb
                 .map_or_else(|| "—".to_owned(), |v| format!("{v:.1}")),
         );
+        if let Some(reason) = &self.stopped {
+            let _ = writeln!(md, "\nThe shape stopped early: {reason}");
+        }
         md
     }
 }
+
+/// Below this many blocks the shape's table gives the range of the blocks, not an interval:
+/// the lowest and highest of five blocks hold the median with probability 94 %.
+const FEW_BLOCKS: usize = 5;

@@ -205,7 +205,6 @@ fn absorbing_a_second_run_pools_its_blocks() {
 #[test]
 fn a_second_shape_has_its_own_ratios_pools_and_prints_without_changing_the_gated_ones() {
     let mut c = Candidate::new(Environment::default(), &interleaved_with(4, true));
-    let gated = c.ratios.clone();
     let mut shape = LoadShape::new(1000, interleaved_with(2, true).rounds);
     shape.router_mem_mb = Some(30.0);
     shape.backpressure_active = Some(0.0);
@@ -225,7 +224,13 @@ fn a_second_shape_has_its_own_ratios_pools_and_prints_without_changing_the_gated
     assert_eq!(pooled_shape.rounds[23].block, 3, "blocks are numbered on");
     assert_eq!(pooled_shape.router_mem_mb, Some(35.0));
     assert_eq!(pooled_shape.backpressure_active, Some(2.0));
-    assert_eq!(pooled.ratios.len(), gated.len());
+    let without_shapes = Candidate::new(Environment::default(), &interleaved_with(4, true)).absorb(
+        Candidate::new(Environment::default(), &interleaved_with(4, true)),
+    );
+    assert_eq!(
+        pooled.ratios, without_shapes.ratios,
+        "the gated ratios are untouched"
+    );
     assert_eq!(
         pooled.blocks.len(),
         8,
@@ -236,10 +241,39 @@ fn a_second_shape_has_its_own_ratios_pools_and_prints_without_changing_the_gated
         md.contains("Second load shape, 1000 concurrent callers"),
         "{md}"
     );
-    assert!(md.contains("| rps_ratio_to_echo | 0.800 |"), "{md}");
+    assert!(md.contains("Too few blocks for a ~90 % interval"), "{md}");
+    assert!(
+        md.contains("| rps_ratio_to_echo | 0.800 | 0.800 – 0.800 |"),
+        "{md}"
+    );
+    assert!(!md.contains("stopped early"), "{md}");
     let json = serde_json::to_string(&pooled).expect("serializes");
     let back: Candidate = serde_json::from_str(&json).expect("reads back");
     assert_eq!(back, pooled);
+
+    // A run without the shape pools into one with it (and the other way round), and a
+    // shape that stopped early keeps its rounds and says why.
+    let mut stopped = LoadShape::new(1000, interleaved_with(1, true).rounds);
+    stopped.stopped = Some("no responders".to_owned());
+    let mut with_stopped = Candidate::new(Environment::default(), &interleaved_with(2, true));
+    with_stopped.second_shape = Some(stopped);
+    let plain = Candidate::new(Environment::default(), &interleaved_with(2, true));
+    let pooled = plain.absorb(with_stopped);
+    let shape = pooled
+        .second_shape
+        .as_ref()
+        .expect("kept from the later run");
+    assert_eq!((shape.blocks.len(), shape.rounds.len()), (1, 6));
+    let md = pooled.to_markdown();
+    assert!(
+        md.contains("The shape stopped early: no responders"),
+        "{md}"
+    );
+    let many = LoadShape::new(1000, interleaved_with(6, true).rounds).to_markdown();
+    assert!(
+        many.contains("| rps_ratio_to_echo | 0.800 | 0.800 – 0.800 | 0.0 % |"),
+        "{many}"
+    );
 }
 
 #[test]
