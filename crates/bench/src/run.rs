@@ -16,7 +16,7 @@ use crate::figures::{block_pattern, RoundFigures, Side};
 use crate::load::{run_phase, PhaseResult, PhaseSpec};
 use crate::process::ProcessProbe;
 use crate::report::{Candidate, Measured};
-use crate::router_metrics;
+use crate::router_metrics::{self, RouterMetrics};
 use crate::second_shape;
 use humantime::format_duration;
 
@@ -302,11 +302,7 @@ async fn add_process_figures(plan: &Plan, candidate: &mut Candidate) {
             .push("no --metrics-url: backpressure_active_total was not measured".to_owned());
         return;
     };
-    let fetched = tokio::task::spawn_blocking(move || router_metrics::fetch(&url, METRICS_TIMEOUT))
-        .await
-        .map_err(anyhow::Error::from)
-        .and_then(|r| r);
-    match fetched {
+    match fetch_router_metrics(url).await {
         Ok(metrics) => {
             for name in metrics.missing() {
                 candidate
@@ -320,6 +316,14 @@ async fn add_process_figures(plan: &Plan, candidate: &mut Candidate) {
         }
         Err(err) => candidate.warnings.push(format!("{err:#}")),
     }
+}
+
+/// Reads the router's /metrics at `url` off the async runtime, within [`METRICS_TIMEOUT`].
+pub(crate) async fn fetch_router_metrics(url: String) -> anyhow::Result<RouterMetrics> {
+    tokio::task::spawn_blocking(move || router_metrics::fetch(&url, METRICS_TIMEOUT))
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r)
 }
 
 /// True when the plan measures the raw echo (interleaved rounds with its subject).

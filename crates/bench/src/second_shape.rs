@@ -3,18 +3,13 @@
 //! Its ratios, errors, backpressure and memory are reported beside the main figures and
 //! never gated.
 
-use std::time::Duration;
-
 use async_nats::Client;
 
 use crate::cli::{Plan, SecondShape};
 use crate::process::ProcessProbe;
 use crate::report::{LoadShape, Measured};
-use crate::router_metrics::{self, RouterMetrics};
-use crate::run::{interleaved_blocks, Targets};
-
-/// How long reading the router's /metrics may take.
-const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::router_metrics::RouterMetrics;
+use crate::run::{fetch_router_metrics, interleaved_blocks, Targets};
 
 /// Measures `shape` over the sides of `targets`. What was measured is kept when a round
 /// fails (the shape then says why it stopped); the second value lists what could not be
@@ -75,12 +70,7 @@ pub(crate) async fn measure(
 
 /// The router's /metrics figures, when its endpoint is named; a failed read is a warning.
 async fn router_metrics(plan: &Plan, warnings: &mut Vec<String>) -> Option<RouterMetrics> {
-    let url = plan.metrics_url.clone()?;
-    let fetched = tokio::task::spawn_blocking(move || router_metrics::fetch(&url, METRICS_TIMEOUT))
-        .await
-        .map_err(anyhow::Error::from)
-        .and_then(|r| r);
-    match fetched {
+    match fetch_router_metrics(plan.metrics_url.clone()?).await {
         Ok(metrics) => Some(metrics),
         Err(err) => {
             warnings.push(format!("second load shape: {err:#}"));

@@ -257,34 +257,21 @@ impl Candidate {
         if other.status == Status::Failed && this.status == Status::Ok {
             this.fail(other.reason.clone().unwrap_or_default());
         }
-        let base = this.rounds.iter().map(|r| r.block + 1).max().unwrap_or(0);
-        this.rounds.extend(other.rounds.into_iter().map(|mut r| {
-            r.block += base;
-            r
-        }));
+        append_rounds(&mut this.rounds, other.rounds);
         this.blocks.extend(other.blocks);
         let mut this = this.with_ratios();
-        let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
-            (Some(a), Some(b)) => Some(a + b),
-            _ => None,
-        };
+        let add = |a: Option<u64>, b: Option<u64>| both(a, b, |a, b| a + b);
         this.errors_total = add(this.errors_total, other.errors_total);
         this.echo_errors_total = add(this.echo_errors_total, other.echo_errors_total);
         this.raw_echo_errors_total = add(this.raw_echo_errors_total, other.raw_echo_errors_total);
-        this.backpressure_active_total = match (
+        this.backpressure_active_total = both(
             this.backpressure_active_total,
             other.backpressure_active_total,
-        ) {
-            (Some(a), Some(b)) => Some(a + b),
-            _ => None,
-        };
-        let max = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            _ => None,
-        };
-        this.mem_mb = max(this.mem_mb, other.mem_mb);
-        this.echo_mem_mb = max(this.echo_mem_mb, other.echo_mem_mb);
-        this.raw_echo_mem_mb = max(this.raw_echo_mem_mb, other.raw_echo_mem_mb);
+            |a, b| a + b,
+        );
+        this.mem_mb = both(this.mem_mb, other.mem_mb, f64::max);
+        this.echo_mem_mb = both(this.echo_mem_mb, other.echo_mem_mb, f64::max);
+        this.raw_echo_mem_mb = both(this.raw_echo_mem_mb, other.raw_echo_mem_mb, f64::max);
         this.second_shape = match (this.second_shape, other.second_shape) {
             (Some(a), Some(b)) => Some(a.absorb(b)),
             (a, b) => a.or(b),
@@ -306,6 +293,20 @@ impl Candidate {
             Side::RawEcho => self.raw_echo_mem_mb = value,
         }
     }
+}
+
+/// Appends a later run's rounds, their blocks numbered on after the last one of `rounds`.
+pub(super) fn append_rounds(rounds: &mut Vec<RoundFigures>, more: Vec<RoundFigures>) {
+    let base = rounds.iter().map(|r| r.block + 1).max().unwrap_or(0);
+    rounds.extend(more.into_iter().map(|mut r| {
+        r.block += base;
+        r
+    }));
+}
+
+/// `join` of two runs' figures when both have one; `None` (not measured) otherwise.
+pub(super) fn both<T>(a: Option<T>, b: Option<T>, join: impl FnOnce(T, T) -> T) -> Option<T> {
+    Some(join(a?, b?))
 }
 
 /// The median and interval of every ratio the blocks give, by [`Ratio::key`].

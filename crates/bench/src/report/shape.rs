@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::figures::{BlockFigures, Ratio, RoundFigures, Side, Spread};
 
-use super::candidate::spreads;
+use super::candidate::{append_rounds, both, spreads};
 use super::markdown::ratio_row;
 
 /// One extra load shape: its callers, its rounds, and the ratios of its blocks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadShape {
-    /// Concurrent callers (closed loop) or the in-flight bound (open loop).
+    /// Concurrent callers (the shape runs in a closed loop only).
     pub concurrency: usize,
     /// Failed requests of the router in this shape (timeouts, no responders, error replies).
     pub router_errors: u64,
@@ -66,23 +66,17 @@ impl LoadShape {
 
     /// Pools `other` (the same shape in a later run) into this one.
     pub fn absorb(mut self, other: LoadShape) -> LoadShape {
-        let base = self.rounds.iter().map(|r| r.block + 1).max().unwrap_or(0);
-        self.rounds.extend(other.rounds.into_iter().map(|mut r| {
-            r.block += base;
-            r
-        }));
+        append_rounds(&mut self.rounds, other.rounds);
         self.blocks.extend(other.blocks);
         self.router_errors += other.router_errors;
         self.stopped = self.stopped.or(other.stopped);
         self.router_requests += other.router_requests;
-        self.backpressure_active = match (self.backpressure_active, other.backpressure_active) {
-            (Some(a), Some(b)) => Some(a + b),
-            _ => None,
-        };
-        self.router_mem_mb = match (self.router_mem_mb, other.router_mem_mb) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            _ => None,
-        };
+        self.backpressure_active = both(
+            self.backpressure_active,
+            other.backpressure_active,
+            |a, b| a + b,
+        );
+        self.router_mem_mb = both(self.router_mem_mb, other.router_mem_mb, f64::max);
         self.with_ratios()
     }
 
@@ -101,7 +95,8 @@ impl LoadShape {
              block(s):\n",
             self.concurrency,
         );
-        if blocks < FEW_BLOCKS {
+        let few = blocks < FEW_BLOCKS;
+        if few {
             // The lowest and highest of n blocks hold the median with probability
             // 1 - 2 / 2^n only: 50 % for two blocks.
             let _ = writeln!(
@@ -111,25 +106,19 @@ impl LoadShape {
             );
             let _ = writeln!(md, "| ratio | median | range of the blocks |");
             let _ = writeln!(md, "|---|---:|---:|");
-            for ratio in Ratio::ALL {
-                if let Some(s) = self.ratios.get(ratio.key()) {
-                    let _ = writeln!(
-                        md,
-                        "| {} | {:.3} | {:.3} – {:.3} |",
-                        ratio.key(),
-                        s.median,
-                        s.low,
-                        s.high
-                    );
-                }
-            }
         } else {
             let _ = writeln!(md, "| ratio | median | interval | ± |");
             let _ = writeln!(md, "|---|---:|---:|---:|");
-            for ratio in Ratio::ALL {
-                if let Some(spread) = self.ratios.get(ratio.key()) {
-                    ratio_row(&mut md, ratio, spread);
-                }
+        }
+        for ratio in Ratio::ALL {
+            let Some(s) = self.ratios.get(ratio.key()) else {
+                continue;
+            };
+            if few {
+                let (key, median, low, high) = (ratio.key(), s.median, s.low, s.high);
+                let _ = writeln!(md, "| {key} | {median:.3} | {low:.3} – {high:.3} |");
+            } else {
+                ratio_row(&mut md, ratio, s);
             }
         }
         let _ = writeln!(
