@@ -11,7 +11,7 @@ use std::hash::Hash;
 #[derive(Debug)]
 pub struct TtlMap<K, V> {
     capacity: usize,
-    entries: HashMap<K, Entry<V>>,
+    entries: HashMap<K, Entry<V>, foldhash::fast::RandomState>,
     /// Insertion order; an item is stale when its generation no longer matches the entry's.
     order: VecDeque<(K, u64)>,
     /// (expires at, generation) → key: the next entry to expire first.
@@ -31,7 +31,7 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
     pub fn new(capacity: usize) -> Self {
         TtlMap {
             capacity: capacity.max(1),
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             order: VecDeque::new(),
             by_expiry: BTreeMap::new(),
             next_generation: 0,

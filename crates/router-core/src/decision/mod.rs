@@ -183,17 +183,20 @@ impl DecisionEngine {
             Some((sticky, key, value))
         });
         if let Some((sticky, key, _)) = &session {
-            let mapped = self.sticky.lookup(key, now_ms);
-            let usable = mapped.and_then(|name| {
+            let usable = self.sticky.lookup(key, now_ms, |name| {
                 candidates
                     .all
                     .iter()
-                    .find(|p| p.name == *name && Some(p.priority) == candidates.best_tier)
+                    .find(|p| p.name == name && Some(p.priority) == candidates.best_tier)
             });
             if let Some(provider) = usable {
-                let name = provider.name.clone();
                 return Ok((
-                    choice.make(&name, Reason::Sticky, Some(&sticky.session_key), None),
+                    choice.make(
+                        &provider.name,
+                        Reason::Sticky,
+                        Some(&sticky.session_key),
+                        None,
+                    ),
                     None,
                 ));
             }
@@ -232,7 +235,7 @@ impl DecisionEngine {
                     tenant_id: tenant_id.to_owned(),
                     policy_id: policy.policy_id.clone(),
                     session_key: sticky.session_key.clone(),
-                    session: value,
+                    session: value.into_owned(),
                     provider_id: provider.name.clone(),
                     ttl_ms: sticky.ttl_ms,
                     recorded_at_ms: now_ms,

@@ -1,6 +1,7 @@
 //! Sticky sessions (CONTRACT §4.3 step 2): a bounded, expiring map from (tenant, session
 //! value) to the provider a weighted draw chose, and the mappings shared with other routers.
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -69,9 +70,15 @@ impl StickyStore {
         self.with(|map| map.len(now_ms))
     }
 
-    /// The provider mapped to `key`, when the mapping is live.
-    pub fn lookup(&self, key: &str, now_ms: u64) -> Option<String> {
-        self.with(|map| map.get(key, now_ms).cloned())
+    /// What `found` makes of the provider mapped to `key`, when the mapping is live: the
+    /// name is read under the lock, not copied out.
+    pub fn lookup<T>(
+        &self,
+        key: &str,
+        now_ms: u64,
+        found: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
+        self.with(|map| found(map.get(key, now_ms)?))
     }
 
     /// Maps `key` to `provider` for `ttl_ms` from `now_ms`.
@@ -80,11 +87,12 @@ impl StickyStore {
     }
 }
 
-/// The text of a usable session value: a non-empty string or a number (as its JSON text).
-pub(super) fn session_value(value: &Value) -> Option<String> {
+/// The text of a usable session value: a non-empty string (borrowed) or a number (as its
+/// JSON text).
+pub(super) fn session_value(value: &Value) -> Option<Cow<'_, str>> {
     match value {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
         _ => None,
     }
 }
