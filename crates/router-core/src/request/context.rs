@@ -60,6 +60,16 @@ impl<'a> RoutingContext<'a> {
         }
     }
 
+    /// The members of an object split from the body by its scan (their keys have no
+    /// escapes); a member named twice keeps its last value, as in [`RoutingContext::read`].
+    pub(super) fn from_split(members: &[(&'a str, &'a str)]) -> Self {
+        let mut context = RoutingContext::new();
+        for (key, raw) in members {
+            context.insert_raw(Cow::Borrowed(key), raw);
+        }
+        context
+    }
+
     /// The value of `key`, if the context has it.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.position(key).map(|at| self.members[at].value())

@@ -17,7 +17,7 @@ use super::model::{
 use super::payload::payload;
 use super::wire::{
     parse_context, parse_string, parse_task, required_string, starts_with_object, string_field,
-    RequestFields,
+    Nested, RequestFields, SplitMembers,
 };
 
 /// Decodes and validates one request body. `version_header` is the message's `version`
@@ -87,7 +87,8 @@ fn decode_inner<'a>(
             format!("body is not valid UTF-8: {err}"),
         )
     })?;
-    let wire = RequestFields::read(text).map_err(|err| {
+    let mut split = SplitMembers::default();
+    let wire = RequestFields::read(text, &mut split).map_err(|err| {
         Rejection::intake(
             SchemaValidationFailed,
             "",
@@ -107,7 +108,7 @@ fn decode_inner<'a>(
     check_version(version_header, wire.version)?;
 
     let message = match wire.message {
-        Some(raw) => Some(parse_task(raw, "message", true)?),
+        Some(raw) => Some(parse_task(raw, split.of(Nested::Message), "message", true)?),
         None => None,
     };
 
@@ -180,7 +181,7 @@ fn decode_inner<'a>(
             ))
         }
         (Some(raw), None) => {
-            let task = parse_task(raw, "task", false)?;
+            let task = parse_task(raw, split.of(Nested::Task), "task", false)?;
             let task_type = task_type(task.task_type, "task.type")?;
             let payload = payload(task.payload_ref, task.payload, "task", limits)?;
             (task_type, payload)
@@ -217,11 +218,11 @@ fn decode_inner<'a>(
     };
 
     let mut context = match wire.constraints {
-        Some(raw) => parse_context(raw, "constraints")?,
+        Some(raw) => parse_context(raw, split.of(Nested::Constraints), "constraints")?,
         None => RoutingContext::new(),
     };
     let metadata = match wire.metadata {
-        Some(raw) => Some(parse_context(raw, "metadata")?),
+        Some(raw) => Some(parse_context(raw, split.of(Nested::Metadata), "metadata")?),
         None => None,
     };
 

@@ -10,6 +10,10 @@
 //! accepts, split into the same members; the property tests of `decode` compare the two
 //! ways on generated and broken bodies.
 
+use std::ops::Range;
+
+use smallvec::SmallVec;
+
 use crate::json_bytes::first_special;
 
 /// Deepest nesting the scanner follows before it leaves the body to `serde_json` (whose own
@@ -25,6 +29,29 @@ const MAX_PLAIN_NUMBER: usize = 24;
 pub(super) fn object_members<'a>(
     text: &'a str,
     mut member: impl FnMut(&'a str, &'a str) -> Option<()>,
+) -> Option<()> {
+    let mut unused = Members::new();
+    object_members_split(
+        text,
+        &mut unused,
+        |_| false,
+        |key, value, _| member(key, value),
+    )
+}
+
+/// The members of a nested object, each as (key, raw value): found while the object holding
+/// it was scanned, so that its reader need not scan it again.
+pub(super) type Members<'a> = SmallVec<[(&'a str, &'a str); 8]>;
+
+/// [`object_members`], which also splits the object value of each member that `split` names
+/// into that object's own members, pushed onto `nested`. `member` gets the range of `nested`
+/// that holds them; `None` when the value is not an object or one of its keys has an escape
+/// (its reader scans it again then).
+pub(super) fn object_members_split<'a>(
+    text: &'a str,
+    nested: &mut Members<'a>,
+    split: impl Fn(&str) -> bool,
+    mut member: impl FnMut(&'a str, &'a str, Option<Range<usize>>) -> Option<()>,
 ) -> Option<()> {
     let mut scan = Scanner {
         text,
@@ -43,8 +70,13 @@ pub(super) fn object_members<'a>(
             scan.expect(b':')?;
             scan.white_space();
             let start = scan.at;
-            scan.value(1)?;
-            member(key, text.get(start..scan.at)?)?;
+            let members = if scan.peek() == Some(b'{') && split(key) {
+                scan.split_object(nested)?
+            } else {
+                scan.value(1)?;
+                None
+            };
+            member(key, text.get(start..scan.at)?, members)?;
             scan.white_space();
             match scan.next()? {
                 b',' => scan.white_space(),
@@ -88,13 +120,10 @@ impl<'a> Scanner<'a> {
     fn plain_key(&mut self) -> Option<&'a str> {
         self.expect(b'"')?;
         let start = self.at;
-        loop {
-            match self.next()? {
-                b'"' => break,
-                b'\\' => return None,
-                byte if byte < 0x20 => return None,
-                _ => {}
-            }
+        self.at += first_special(self.bytes.get(self.at..)?)?;
+        // The first quote, backslash or control character: only a quote ends a plain key.
+        if self.next()? != b'"' {
+            return None;
         }
         // Quotes are ASCII, so both ends are character boundaries.
         self.text.get(start..self.at - 1)
@@ -107,7 +136,7 @@ impl<'a> Scanner<'a> {
                 self.at += 1;
                 self.string_rest()
             }
-            b'{' => self.object(depth),
+            b'{' => self.object(depth, |_, _| {}),
             b'[' => self.array(depth),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -146,7 +175,9 @@ impl<'a> Scanner<'a> {
         Some(())
     }
 
-    fn object(&mut self, depth: usize) -> Option<()> {
+    /// The object at `depth`, each of its members given to `member` as (the raw text of
+    /// the key between its quotes, the raw value).
+    fn object(&mut self, depth: usize, mut member: impl FnMut(&'a str, &'a str)) -> Option<()> {
         if depth > MAX_SCAN_DEPTH {
             return None;
         }
@@ -158,11 +189,18 @@ impl<'a> Scanner<'a> {
         }
         loop {
             self.expect(b'"')?;
+            let key_start = self.at;
             self.string_rest()?;
+            let key_end = self.at - 1;
             self.white_space();
             self.expect(b':')?;
             self.white_space();
+            let value_start = self.at;
             self.value(depth + 1)?;
+            member(
+                self.text.get(key_start..key_end)?,
+                self.text.get(value_start..self.at)?,
+            );
             self.white_space();
             match self.next()? {
                 b',' => self.white_space(),
@@ -170,6 +208,23 @@ impl<'a> Scanner<'a> {
                 _ => return None,
             }
         }
+    }
+
+    /// A member's object value (at depth 1), its members pushed onto `nested`: their range,
+    /// or `None` when a key has an escape (then nothing is pushed).
+    fn split_object(&mut self, nested: &mut Members<'a>) -> Option<Option<Range<usize>>> {
+        let first = nested.len();
+        let mut plain = true;
+        self.object(1, |key, value| {
+            plain &= !key.contains('\\');
+            if plain {
+                nested.push((key, value));
+            }
+        })?;
+        if !plain {
+            nested.truncate(first);
+        }
+        Some(plain.then(|| first..nested.len()))
     }
 
     fn array(&mut self, depth: usize) -> Option<()> {

@@ -3,6 +3,7 @@
 //! raw value into a string or an object, or reject it naming the field.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -43,20 +44,72 @@ pub(super) struct TaskFields<'a> {
     pub(super) message_id: Option<&'a str>,
 }
 
+/// The members of `task`, `message`, `constraints` and `metadata`, split from a body by the
+/// same scan that found its top-level fields ([`RequestFields::read`]), so that their readers
+/// need not scan them again. Empty when `serde_json` read the body.
+#[derive(Debug, Default)]
+pub(super) struct SplitMembers<'a> {
+    members: scan::Members<'a>,
+    /// The range of `members` each [`Nested`] object holds, when it was split.
+    ranges: [Option<Range<usize>>; 4],
+}
+
+/// The request objects whose members the body's scan splits off.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Nested {
+    Task,
+    Message,
+    Constraints,
+    Metadata,
+}
+
+impl Nested {
+    /// The object a top-level member of this name holds.
+    fn named(key: &str) -> Option<Self> {
+        match key {
+            "task" => Some(Nested::Task),
+            "message" => Some(Nested::Message),
+            "constraints" => Some(Nested::Constraints),
+            "metadata" => Some(Nested::Metadata),
+            _ => None,
+        }
+    }
+}
+
+impl<'a> SplitMembers<'a> {
+    /// The members of `object`, when the scan split it.
+    pub(super) fn of(&self, object: Nested) -> Option<&[(&'a str, &'a str)]> {
+        let range = self.ranges[object as usize].clone()?;
+        self.members.get(range)
+    }
+}
+
 impl<'a> RequestFields<'a> {
-    /// The fields of a body: one scan ([`scan`]) when the body is plain JSON, else
+    /// The fields of a body: one scan ([`scan`]) when the body is plain JSON, which also
+    /// splits its objects into their members (into `split`, left empty otherwise), else
     /// `serde_json`, whose error names what is wrong.
-    pub(super) fn read(text: &'a str) -> Result<Self, serde_json::Error> {
-        match Self::scanned(text) {
+    pub(super) fn read(
+        text: &'a str,
+        split: &mut SplitMembers<'a>,
+    ) -> Result<Self, serde_json::Error> {
+        match Self::scanned(text, split) {
             Some(fields) => Ok(fields),
-            None => serde_json::from_str::<WireRequest>(text).map(Into::into),
+            None => {
+                *split = SplitMembers::default();
+                serde_json::from_str::<WireRequest>(text).map(Into::into)
+            }
         }
     }
 
-    /// The fields as [`scan`] finds them; `None` when it gives up.
-    fn scanned(text: &'a str) -> Option<Self> {
+    /// The fields as [`scan`] finds them (the objects split into `split`); `None` when it
+    /// gives up.
+    fn scanned(text: &'a str, split: &mut SplitMembers<'a>) -> Option<Self> {
         let mut fields = RequestFields::default();
-        scan::object_members(text, |key, value| {
+        let splits = |key: &str| Nested::named(key).is_some();
+        scan::object_members_split(text, &mut split.members, splits, |key, value, members| {
+            if let Some(object) = Nested::named(key) {
+                split.ranges[object as usize] = members;
+            }
             let slot = match key {
                 "version" => &mut fields.version,
                 "request_id" => &mut fields.request_id,
@@ -92,19 +145,32 @@ impl<'a> TaskFields<'a> {
 
     /// The fields as [`scan`] finds them; `None` when it gives up.
     fn scanned(text: &'a str, message: bool) -> Option<Self> {
-        let type_key = if message { "message_type" } else { "type" };
         let mut fields = TaskFields::default();
-        scan::object_members(text, |key, value| {
-            let slot = match key {
-                "payload_ref" => &mut fields.payload_ref,
-                "payload" => &mut fields.payload,
-                "message_id" if message => &mut fields.message_id,
-                key if key == type_key => &mut fields.task_type,
-                _ => return Some(()),
-            };
-            fill(slot, value)
-        })?;
+        scan::object_members(text, |key, value| fields.take(key, value, message))?;
         Some(fields)
+    }
+
+    /// The fields among `members`, split from the body ([`SplitMembers`]); `None` for what
+    /// [`TaskFields::scanned`] leaves to `serde_json`.
+    fn from_split(members: &[(&'a str, &'a str)], message: bool) -> Option<Self> {
+        let mut fields = TaskFields::default();
+        for (key, value) in members {
+            fields.take(key, value, message)?;
+        }
+        Some(fields)
+    }
+
+    /// Keeps the member `key` when it is one of the fields.
+    fn take(&mut self, key: &str, value: &'a str, message: bool) -> Option<()> {
+        let type_key = if message { "message_type" } else { "type" };
+        let slot = match key {
+            "payload_ref" => &mut self.payload_ref,
+            "payload" => &mut self.payload,
+            "message_id" if message => &mut self.message_id,
+            key if key == type_key => &mut self.task_type,
+            _ => return Some(()),
+        };
+        fill(slot, value)
     }
 }
 
@@ -223,22 +289,31 @@ pub(super) fn starts_with_object(body: &[u8]) -> bool {
         .is_some_and(|b| *b == b'{')
 }
 
-/// `raw` (JSON text) read as a routing-context section, or a rejection naming `field`.
+/// `raw` (JSON text) read as a routing-context section (from its `split` members when the
+/// body's scan found them), or a rejection naming `field`.
 pub(super) fn parse_context<'a>(
     raw: &'a str,
+    split: Option<&[(&'a str, &'a str)]>,
     field: &str,
 ) -> Result<RoutingContext<'a>, Rejection> {
-    read_object(raw, field, RoutingContext::read)
+    match split {
+        Some(members) => Ok(RoutingContext::from_split(members)),
+        None => read_object(raw, field, RoutingContext::read),
+    }
 }
 
-/// The fields of `task` (`message` false) or of the gateway's `message` object, or a
-/// rejection naming `field`.
+/// The fields of `task` (`message` false) or of the gateway's `message` object (from its
+/// `split` members when the body's scan found them), or a rejection naming `field`.
 pub(super) fn parse_task<'a>(
     raw: &'a str,
+    split: Option<&[(&'a str, &'a str)]>,
     field: &str,
     message: bool,
 ) -> Result<TaskFields<'a>, Rejection> {
-    read_object(raw, field, |text| TaskFields::read(text, message))
+    match split.and_then(|members| TaskFields::from_split(members, message)) {
+        Some(fields) => Ok(fields),
+        None => read_object(raw, field, |text| TaskFields::read(text, message)),
+    }
 }
 
 /// `read(raw)` when `raw` is a JSON object; a rejection naming `field` when it is not one or

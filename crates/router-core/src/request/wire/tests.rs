@@ -4,10 +4,14 @@
 
 use proptest::prelude::*;
 
-use super::{RequestFields, TaskFields, WireMessage, WireRequest, WireTask};
+use super::{
+    parse_context, parse_task, Nested, RequestFields, SplitMembers, TaskFields, WireMessage,
+    WireRequest, WireTask,
+};
 
-/// Keys the request, `task` and `message` objects know, and one they do not.
-const KEYS: [&str; 12] = [
+/// Keys the request, `task` and `message` objects know, one written with an escape, and one
+/// they do not.
+const KEYS: [&str; 15] = [
     "version",
     "request_id",
     "tenant_id",
@@ -19,6 +23,10 @@ const KEYS: [&str; 12] = [
     "message_type",
     "message_id",
     "payload_ref",
+    "message",
+    "metadata",
+    // "type" with an escape: serde_json reads it as `type`, the scanner leaves it to it.
+    r"ty\u0070e",
     "other",
 ];
 
@@ -89,13 +97,15 @@ fn broken(text: &str, at: usize, edit: u8, byte: u8) -> String {
 }
 
 fn agrees(text: &str) -> Result<(), TestCaseError> {
-    if let Some(fields) = RequestFields::scanned(text) {
+    let mut split = SplitMembers::default();
+    if let Some(fields) = RequestFields::scanned(text, &mut split) {
         let theirs = serde_json::from_str::<WireRequest>(text);
         prop_assert!(
             theirs.is_ok(),
             "scanned but serde refused: {text} ({theirs:?})",
             theirs = theirs.err()
         );
+        split_agrees(&fields, &split)?;
         prop_assert_eq!(fields, theirs.expect("checked").into());
     }
     for message in [false, true] {
@@ -107,6 +117,42 @@ fn agrees(text: &str) -> Result<(), TestCaseError> {
             };
             prop_assert!(theirs.is_ok(), "scanned but serde refused: {text}");
             prop_assert_eq!(fields, theirs.expect("checked"));
+        }
+    }
+    Ok(())
+}
+
+/// The objects read from the members the body's scan split off are what reading their raw
+/// text gives (fields, or the same refusal).
+fn split_agrees(fields: &RequestFields, split: &SplitMembers) -> Result<(), TestCaseError> {
+    let tasks = [
+        (fields.task, split.of(Nested::Task), false),
+        (fields.message, split.of(Nested::Message), true),
+    ];
+    for (raw, members, message) in tasks {
+        if let Some(raw) = raw {
+            let from_split = parse_task(raw, members, "task", message).ok();
+            prop_assert_eq!(
+                from_split,
+                parse_task(raw, None, "task", message).ok(),
+                "{}",
+                raw
+            );
+        }
+    }
+    let contexts = [
+        (fields.constraints, split.of(Nested::Constraints)),
+        (fields.metadata, split.of(Nested::Metadata)),
+    ];
+    for (raw, members) in contexts {
+        if let Some(raw) = raw {
+            let from_split = parse_context(raw, members, "constraints").ok();
+            prop_assert_eq!(
+                from_split,
+                parse_context(raw, None, "constraints").ok(),
+                "{}",
+                raw
+            );
         }
     }
     Ok(())
@@ -134,11 +180,32 @@ proptest! {
 #[test]
 fn a_plain_request_is_scanned() {
     let body = r#"{"version":"1","request_id":"r-1","tenant_id":"acme","task":{"type":"text.generate","payload":{"prompt":"hi there"}},"constraints":{"region":"eu"},"x":[1,2.5,null]}"#;
-    let fields = RequestFields::scanned(body).expect("scanned");
+    let mut split = SplitMembers::default();
+    let fields = RequestFields::scanned(body, &mut split).expect("scanned");
     assert_eq!(fields.tenant_id, Some("\"acme\""));
     let task = TaskFields::scanned(fields.task.expect("task"), false).expect("task scanned");
     assert_eq!(task.payload, Some(r#"{"prompt":"hi there"}"#));
+    // The same scan split the task and the constraints into their members.
+    let members = [
+        ("type", "\"text.generate\""),
+        ("payload", r#"{"prompt":"hi there"}"#),
+    ];
+    assert_eq!(split.of(Nested::Task), Some(&members[..]));
+    assert_eq!(
+        split.of(Nested::Constraints),
+        Some(&[("region", "\"eu\"")][..])
+    );
+    assert_eq!(split.of(Nested::Message), None);
+    // A key with an escape is not split: the task's reader scans it again.
+    let escaped = r#"{"task":{"ty\u0070e":"a","payload_ref":"p"}}"#;
+    let mut split = SplitMembers::default();
+    RequestFields::scanned(escaped, &mut split).expect("scanned");
+    assert_eq!(split.of(Nested::Task), None);
     // Named twice, or null: left to serde_json.
-    assert!(RequestFields::scanned(r#"{"tenant_id":"a","tenant_id":"b"}"#).is_none());
-    assert!(RequestFields::scanned(r#"{"trace_id":null}"#).is_none());
+    for twice_or_null in [
+        r#"{"tenant_id":"a","tenant_id":"b"}"#,
+        r#"{"trace_id":null}"#,
+    ] {
+        assert!(RequestFields::scanned(twice_or_null, &mut split).is_none());
+    }
 }
