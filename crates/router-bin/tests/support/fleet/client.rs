@@ -44,6 +44,30 @@ pub async fn policy_store(
     buckets::open(&js, buckets::policy_bucket(3)).await
 }
 
+/// Puts a policy into a bucket the cluster has just created. For a moment after the bucket's
+/// stream is created, a node may not yet know it and answer "no stream found"; the put is
+/// asked again for up to 10 s, any other error fails at once.
+pub async fn put_first_policy(
+    kv: &async_nats::jetstream::kv::Store,
+    tenant_id: &str,
+    policy_id: &str,
+    text: &str,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match buckets::put_policy(kv, tenant_id, policy_id, text).await {
+            Ok(_) => return Ok(()),
+            Err(err)
+                if format!("{err:#}").contains("no stream found")
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 /// A decide request for tenant `acme` under `policy`, with a session when `user` is given.
 pub fn request(id: &str, policy: &str, user: Option<&str>) -> Vec<u8> {
     let mut constraints = json!({"policy_id": policy});

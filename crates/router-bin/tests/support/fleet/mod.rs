@@ -14,10 +14,9 @@ use anyhow::Context;
 use clap::Parser;
 use nats_harness::cluster::NatsCluster;
 use nats_harness::{RouterOptions, RouterProcess};
-use router_bin::fleet::buckets;
 
 use crate::support;
-use client::{connect, policy_store};
+use client::{connect, policy_store, put_first_policy};
 
 /// Routers in the fleet.
 pub const ROUTERS: usize = 3;
@@ -156,7 +155,7 @@ impl Fleet {
     pub async fn start(kind: Kind) -> anyhow::Result<Fleet> {
         let cluster = tokio::task::block_in_place(|| NatsCluster::start(NODES, true))?;
         let kv = policy_store(&connect(&cluster, None).await?).await?;
-        buckets::put_policy(&kv, "acme", "default", BASE_POLICY).await?;
+        put_first_policy(&kv, "acme", "default", BASE_POLICY).await?;
         let logs = tempfile::Builder::new().prefix("router-fleet-").tempdir()?;
         let mut routers = Vec::with_capacity(ROUTERS);
         for i in 0..ROUTERS {
