@@ -175,9 +175,13 @@ impl<'a> Scanner<'a> {
         Some(())
     }
 
-    /// The object at `depth`, each of its members given to `member` as (the raw text of
-    /// the key between its quotes, the raw value).
-    fn object(&mut self, depth: usize, mut member: impl FnMut(&'a str, &'a str)) -> Option<()> {
+    /// The object at `depth`, each of its members given to `member` as (where the raw text of
+    /// its key lies between the quotes, where its raw value lies) in `text`.
+    fn object(
+        &mut self,
+        depth: usize,
+        mut member: impl FnMut(Range<usize>, Range<usize>),
+    ) -> Option<()> {
         if depth > MAX_SCAN_DEPTH {
             return None;
         }
@@ -197,10 +201,7 @@ impl<'a> Scanner<'a> {
             self.white_space();
             let value_start = self.at;
             self.value(depth + 1)?;
-            member(
-                self.text.get(key_start..key_end)?,
-                self.text.get(value_start..self.at)?,
-            );
+            member(key_start..key_end, value_start..self.at);
             self.white_space();
             match self.next()? {
                 b',' => self.white_space(),
@@ -215,11 +216,12 @@ impl<'a> Scanner<'a> {
     fn split_object(&mut self, nested: &mut Members<'a>) -> Option<Option<Range<usize>>> {
         let first = nested.len();
         let mut plain = true;
-        self.object(1, |key, value| {
-            plain &= !key.contains('\\');
-            if plain {
+        let text = self.text;
+        self.object(1, |key, value| match (text.get(key), text.get(value)) {
+            (Some(key), Some(value)) if plain && !key.contains('\\') => {
                 nested.push((key, value));
             }
+            _ => plain = false,
         })?;
         if !plain {
             nested.truncate(first);
