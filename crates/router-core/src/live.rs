@@ -143,6 +143,11 @@ impl ProviderLive {
         }
     }
 
+    /// When its cooldown ends (ms since the epoch; in the past when none runs).
+    pub fn cooldown_until_ms(&self) -> u64 {
+        self.cooldown_until_ms.load(Ordering::Relaxed)
+    }
+
     /// True while a cooldown runs at `now_ms`.
     pub fn cooling(&self, now_ms: u64) -> bool {
         self.cooldown_until_ms.load(Ordering::Relaxed) > now_ms

@@ -8,12 +8,13 @@ use std::collections::HashSet;
 
 use rand::Rng;
 
-use crate::decision::{Decision, DecisionEngine, Reason, StickyMapping};
+use crate::decision::{Decision, DecisionEngine, Explanation, Reason, StickyMapping};
 use crate::error::{ErrorCode, IntakeErrorCode, Rejection};
 use crate::idempotency::{self, IdempotencyCache};
 use crate::policy::PolicyStore;
 use crate::quota::counted::{CountedRequest, Uncounted};
 use crate::quota::QuotaBook;
+use crate::record::DecisionRecord;
 use crate::reply::{encode_error, encode_success, ReplyContext};
 use crate::request::{self, IntakeLimits, RejectedRequest};
 
@@ -85,6 +86,9 @@ pub struct Handled {
     pub idempotent: Option<IdempotentDecision>,
     /// The quota that refused the request, as (scope, kind): (`tenant`, `rpm`), …
     pub quota_refusal: Option<(&'static str, &'static str)>,
+    /// The record of this decision, when the router records decisions
+    /// ([`Router::with_decision_records`]) and sampled this one; `None` otherwise.
+    pub record: Option<Box<DecisionRecord>>,
 }
 
 /// A request's first decision for its idempotency key, to be offered to the fleet: when
@@ -113,6 +117,8 @@ pub struct Router {
     idempotency: IdempotencyCache,
     export_sticky: bool,
     export_idempotency: bool,
+    /// The share of decisions recorded (0: none).
+    record_ratio: f64,
 }
 
 impl Router {
@@ -125,7 +131,25 @@ impl Router {
             settings,
             export_sticky: false,
             export_idempotency: false,
+            record_ratio: 0.0,
         }
+    }
+
+    /// Records about `ratio` of the decisions (0 to 1): [`Handled::record`] carries what
+    /// each sampled decision weighed. Off (0) by default: nothing extra is built.
+    pub fn with_decision_records(mut self, ratio: f64) -> Self {
+        self.record_ratio = if ratio.is_finite() {
+            ratio.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// True when this decision is to be recorded (drawn at the record ratio).
+    fn samples_record(&self, rng: &mut impl Rng) -> bool {
+        self.record_ratio >= 1.0
+            || (self.record_ratio > 0.0 && rng.random::<f64>() < self.record_ratio)
     }
 
     /// With `export` true, [`Handled::idempotent`] carries each first decision for an
@@ -265,6 +289,9 @@ impl Router {
 
         let mut refusal_tag = None;
         let mut awaiting = false;
+        let mut explained = self
+            .samples_record(rng)
+            .then(|| (Explanation::default(), String::new()));
         let mut decide = |sticky: &mut Option<StickyMapping>| {
             let Some((policy, tenant_quota)) = self
                 .policies
@@ -280,6 +307,10 @@ impl Router {
                 .with_detail("tenant_id", &*request.tenant_id)
                 .with_detail("policy_id", &*request.policy_id));
             };
+            if let Some((_, version)) = &mut explained {
+                version.clone_from(&policy.version);
+            }
+            let explain = explained.as_mut().map(|(explanation, _)| explanation);
             if tenant_quota.is_some() || policy.has_quotas() {
                 let counted = CountedRequest {
                     policy: &policy,
@@ -288,6 +319,7 @@ impl Router {
                     context: &request.context,
                     now_ms,
                     may_wait,
+                    explain,
                 };
                 return match self.decide_counted(counted, rng, sticky) {
                     Ok(decision) => Ok(decision),
@@ -304,13 +336,15 @@ impl Router {
                     }
                 };
             }
-            let (decision, exported) = self.engine.decide_exporting(
+            let (decision, exported) = self.engine.decide_counted(
                 &policy,
                 &request.tenant_id,
                 &request.context,
                 now_ms,
                 rng,
                 self.export_sticky,
+                None,
+                explain,
             )?;
             *sticky = exported;
             Ok(decision)
@@ -338,6 +372,12 @@ impl Router {
                     }),
                     _ => None,
                 };
+                let record = match explained {
+                    Some((explanation, version)) if !replayed => Some(Box::new(
+                        DecisionRecord::new(&request, &decision, &version, explanation, now_ms),
+                    )),
+                    _ => None,
+                };
                 Handled {
                     reply,
                     outcome: Outcome::Decided {
@@ -347,6 +387,7 @@ impl Router {
                     sticky,
                     idempotent,
                     quota_refusal: None,
+                    record,
                 }
             }
             Err(_) if awaiting => Handled {
@@ -355,6 +396,7 @@ impl Router {
                 sticky: None,
                 idempotent: None,
                 quota_refusal: None,
+                record: None,
             },
             Err(rejection) => {
                 let mut handled = rejected(&rejection, context, tenant());
@@ -380,6 +422,7 @@ impl Router {
             sticky: None,
             idempotent: None,
             quota_refusal: None,
+            record: None,
         }
     }
 
@@ -445,5 +488,6 @@ fn rejected(
         sticky: None,
         idempotent: None,
         quota_refusal: None,
+        record: None,
     }
 }

@@ -83,6 +83,13 @@ impl PolicyBreakers<'_> {
                 .is_none_or(|b| b.admits(self.config, self.now_ms))
     }
 
+    /// The state of `provider`'s breaker now.
+    pub fn state(&self, provider: &str) -> BreakerState {
+        self.breaker(provider).map_or(BreakerState::Closed, |b| {
+            b.effective_state(self.config, self.now_ms)
+        })
+    }
+
     /// Milliseconds until `provider` is admitted again (0 when it is now).
     pub fn admits_in_ms(&self, provider: &str) -> u64 {
         self.breaker(provider)

@@ -1,10 +1,10 @@
 //! The breaker states ([`BreakerState`]) and their changes ([`Transition`], and
 //! [`BreakerEvent`] naming the breaker by its [`BreakerKey`]), for replies, logs and metrics.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The three breaker states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerState {
     /// Calls flow.

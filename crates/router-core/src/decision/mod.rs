@@ -5,6 +5,7 @@
 mod adaptive;
 mod choice;
 mod eligibility;
+mod explain;
 mod failure;
 mod fallback;
 mod headroom;
@@ -24,6 +25,7 @@ use crate::quota::{Ask, QuotaBook};
 use crate::request::RoutingContext;
 
 use choice::Choice;
+pub use explain::{CandidateView, Explanation};
 use inputs::Inputs;
 pub use inputs::{MAX_FILTER_IDS, MAX_PROVIDER_NAME_BYTES};
 pub use model::{Decision, DecisionMetadata, Exclusion, Reason};
@@ -115,11 +117,12 @@ impl DecisionEngine {
         rng: &mut impl Rng,
         export: bool,
     ) -> Result<(Decision, Option<StickyMapping>), Rejection> {
-        self.decide_counted(policy, tenant_id, context, now_ms, rng, export, None)
+        self.decide_counted(policy, tenant_id, context, now_ms, rng, export, None, None)
     }
 
     /// [`Self::decide_exporting`] under quotas: providers `quota` leaves out are excluded
-    /// (nothing is taken here: the caller takes from the chosen provider's meters).
+    /// (nothing is taken here: the caller takes from the chosen provider's meters). With
+    /// `explain`, what the decision weighed is written there ([`Explanation`]).
     #[allow(clippy::too_many_arguments)]
     pub fn decide_counted(
         &self,
@@ -130,6 +133,7 @@ impl DecisionEngine {
         rng: &mut impl Rng,
         export: bool,
         quota: Option<&Ask<'_>>,
+        explain: Option<&mut Explanation>,
     ) -> Result<(Decision, Option<StickyMapping>), Rejection> {
         let inputs = Inputs::read(context, now_ms)?;
         let live = match policy.strategy {
@@ -166,6 +170,9 @@ impl DecisionEngine {
             Strategy::Weighted | Strategy::Headroom => Vec::new(),
         };
         choice.rank(&candidates, &scored);
+        if let Some(explanation) = explain {
+            *explanation = choice.explain(&candidates, &scored);
+        }
 
         // 4 (early). A caller reporting a failed call asks the fallback rules first.
         if let (Some(current), Some(_)) = (inputs.current_provider, context.get("status")) {

@@ -4,7 +4,7 @@
 
 use rand::Rng;
 
-use crate::decision::{Decision, StickyMapping};
+use crate::decision::{Decision, Explanation, StickyMapping};
 use crate::error::Rejection;
 use crate::policy::{Policy, TenantQuota};
 use crate::request::RoutingContext;
@@ -37,6 +37,8 @@ pub(crate) struct CountedRequest<'r, 'c> {
     pub context: &'r RoutingContext<'c>,
     pub now_ms: u64,
     pub may_wait: bool,
+    /// Where what the decision weighed goes, when it is recorded.
+    pub explain: Option<&'r mut Explanation>,
 }
 
 impl Router {
@@ -54,6 +56,7 @@ impl Router {
             context,
             now_ms,
             may_wait,
+            mut explain,
         } = request;
         let tokens = estimated_tokens(context, policy)?;
         let book = self.engine().quota();
@@ -79,6 +82,7 @@ impl Router {
                 rng,
                 self.exports_sticky(),
                 Some(&ask),
+                explain.as_deref_mut(),
             );
             let (decision, exported) = match decided {
                 Ok(decided) => decided,

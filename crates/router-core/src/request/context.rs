@@ -75,6 +75,11 @@ impl<'a> RoutingContext<'a> {
         self.position(key).map(|at| self.members[at].value())
     }
 
+    /// Every member, in the order first given.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.members.iter().map(|m| (&*m.key, m.value()))
+    }
+
     /// True when the context has `key`.
     pub fn contains_key(&self, key: &str) -> bool {
         self.position(key).is_some()

@@ -119,6 +119,7 @@ pub(super) fn respond(path: &DecidePath, message: &Message, after_wait: bool) ->
             sticky: None,
             idempotent: None,
             quota_refusal: None,
+            record: None,
         },
         Responder::Decide => {
             crate::service::canary::burn();
