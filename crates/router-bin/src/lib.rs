@@ -25,7 +25,7 @@
 //! - [`fleet`] — what every router serves from the same source (policies, sticky sessions,
 //!   idempotency keys in JetStream buckets);
 //! - [`transport`] — NATS connections, TLS, scoped subjects, readiness;
-//! - [`telemetry`] — metrics;
+//! - [`telemetry`] — metrics, decision records, traces;
 //! - [`config`] and [`runtime`] — settings, clock, shutdown signal, memory.
 
 pub mod cli;

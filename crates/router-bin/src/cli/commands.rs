@@ -16,6 +16,34 @@ pub enum Command {
     Top(TopArgs),
     /// Usage against each quota in its current window, fleet-wide (`quota_store = "kv"`).
     Quota(QuotaArgs),
+    /// Why a decision went where it went: its record as a table (records on).
+    Explain(ExplainArgs),
+    /// Follow decisions live, one line each, from the decision records stream.
+    Tail(TailArgs),
+}
+
+/// `router explain`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExplainArgs {
+    /// The reply's `decision.decision_id`.
+    pub decision_id: String,
+    /// Print the record as stored (JSON) instead of the table.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// `router tail`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TailArgs {
+    /// Only this tenant's decisions.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only decisions that chose this provider.
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Stop after this many decisions (default: until Ctrl-C).
+    #[arg(long)]
+    pub count: Option<u64>,
 }
 
 /// `router quota`.

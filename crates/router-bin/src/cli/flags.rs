@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::config::{Config, LogFormat, PolicySource, Responder, StickyStore};
+use crate::config::{Config, LogFormat, OtlpProtocol, PolicySource, Responder, StickyStore};
 
 /// Command-line flags; each can also come from the environment variable named beside it.
 #[derive(Debug, Parser)]
@@ -101,6 +101,26 @@ pub struct Cli {
     /// a decision, the benchmark's raw-NATS reference).
     #[arg(long, env = "ROUTER_RESPONDER")]
     pub responder: Option<Responder>,
+    /// Export OpenTelemetry spans with OTLP to this endpoint (`http://host:4317` for gRPC,
+    /// `http://host:4318` for HTTP); unset: no span is made.
+    #[arg(long, env = "ROUTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// OTLP over `grpc` (default) or `http` (protobuf).
+    #[arg(long, env = "ROUTER_OTLP_PROTOCOL")]
+    pub otlp_protocol: Option<OtlpProtocol>,
+    /// Share of new traces sampled (0 to 1, default 1); a caller's `traceparent` decides
+    /// for its own trace.
+    #[arg(long, env = "ROUTER_TRACE_SAMPLE_RATIO")]
+    pub trace_sample_ratio: Option<f64>,
+    /// Share of decisions written to the decision records stream (0 to 1; default 0, off).
+    #[arg(long, env = "ROUTER_RECORD_SAMPLE_RATIO")]
+    pub record_sample_ratio: Option<f64>,
+    /// The JetStream stream of decision records (default `ROUTER_DECISIONS`).
+    #[arg(long, env = "ROUTER_RECORD_STREAM", global = true)]
+    pub record_stream: Option<String>,
+    /// Most bytes the decision records stream keeps, when this router creates it.
+    #[arg(long, env = "ROUTER_RECORD_MAX_BYTES")]
+    pub record_max_bytes: Option<i64>,
     /// Once listening, write the HTTP address (`127.0.0.1:PORT`) to this file: how a
     /// supervisor learns the port chosen for `--metrics-addr 127.0.0.1:0`.
     #[arg(long, value_name = "FILE")]
@@ -191,5 +211,13 @@ impl Cli {
         set(&mut config.http.metrics_addr, &self.metrics_addr);
         set(&mut config.log.format, &self.log_format);
         set(&mut config.log.level, &self.log_level);
+        if self.otlp_endpoint.is_some() {
+            config.tracing.otlp_endpoint = self.otlp_endpoint.clone();
+        }
+        set(&mut config.tracing.otlp_protocol, &self.otlp_protocol);
+        set(&mut config.tracing.sample_ratio, &self.trace_sample_ratio);
+        set(&mut config.records.sample_ratio, &self.record_sample_ratio);
+        set(&mut config.records.max_bytes, &self.record_max_bytes);
+        set(&mut config.records.stream, &self.record_stream);
     }
 }

@@ -7,7 +7,9 @@
 //! - `router status` lists every router of the fleet (micro service discovery);
 //! - `router top` redraws that table every second, with decisions per second and the
 //!   breakers that are not closed;
-//! - `router quota` prints usage against each quota in its window, from the shared buckets.
+//! - `router quota` prints usage against each quota in its window, from the shared buckets;
+//! - `router explain` prints one decision's record as a table, `router tail` follows the
+//!   records as they are written.
 //!
 //! Exit codes: 0 an answer that says `ok` (or at least one router listed), 1 an error reply,
 //! 2 nothing answered or no connection (with what to check).
@@ -17,13 +19,16 @@ mod commands;
 mod flags;
 mod fleet;
 mod quota;
+mod records;
 mod top;
 
 use std::process::ExitCode;
 
 use crate::config::Config;
 
-pub use commands::{Command, DecideArgs, FeedbackArgs, QuotaArgs, StatusArgs, TopArgs};
+pub use commands::{
+    Command, DecideArgs, ExplainArgs, FeedbackArgs, QuotaArgs, StatusArgs, TailArgs, TopArgs,
+};
 pub use flags::Cli;
 pub use fleet::{fleet_stats, RouterStats};
 
@@ -42,5 +47,7 @@ pub async fn run(command: Command, config: &Config) -> ExitCode {
         Command::Status(args) => fleet::status(&client, &args).await,
         Command::Top(args) => top::run(&client, &args).await,
         Command::Quota(args) => quota::run(&client, &args).await,
+        Command::Explain(args) => records::explain(&client, config, &args).await,
+        Command::Tail(args) => records::tail(&client, config, &args).await,
     }
 }

@@ -115,6 +115,25 @@ impl Config {
         if latency.is_nan() || latency < 0.0 {
             bail!("backpressure.latency_overload_ms must be a number >= 0");
         }
+        super::observe::check_ratio("tracing.sample_ratio", self.tracing.sample_ratio)?;
+        super::observe::check_ratio("records.sample_ratio", self.records.sample_ratio)?;
+        let stream = &self.records.stream;
+        if stream.is_empty()
+            || !stream
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            bail!("records.stream {stream:?} is not a stream name: use letters, digits, _ and -");
+        }
+        if self.records.max_age_seconds == 0 || self.records.max_bytes <= 0 {
+            bail!("records.max_age_seconds and records.max_bytes must be above 0");
+        }
+        if !(1..=5).contains(&self.records.replicas) {
+            bail!("records.replicas must be from 1 to 5");
+        }
+        if !(1..=1_048_576).contains(&self.records.queue_capacity) {
+            bail!("records.queue_capacity must be from 1 to 1048576 records");
+        }
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! names the subjects of the contract under the configured prefix.
 
 mod load;
+mod observe;
 mod subjects;
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 use router_core::Thresholds;
 
+pub use observe::{OtlpProtocol, RecordsConfig, TracingConfig};
 pub use subjects::{subject_tenant, Subjects};
 
 /// What answers a decide request.
@@ -78,6 +80,10 @@ pub struct Config {
     pub http: HttpConfig,
     /// Logging.
     pub log: LogConfig,
+    /// OpenTelemetry spans (off unless an endpoint is set).
+    pub tracing: TracingConfig,
+    /// Decision records (off unless a sample ratio is set).
+    pub records: RecordsConfig,
 }
 
 /// `[nats]`

@@ -19,6 +19,7 @@ use crate::service::control::{self, ControlSubjects};
 use crate::service::decide::{self, DecidePath, Intake};
 use crate::service::dlq::{self, Dlq};
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::records;
 use crate::transport::connect_diagnosis::ConnectDiagnosis;
 use crate::transport::readiness::{self, Readiness, ReadyReport};
 use crate::{
@@ -125,7 +126,8 @@ fn prepare(config: &Config, metrics: &Metrics, strict: bool) -> anyhow::Result<R
         ..RouterSettings::default()
     })
     .with_sticky_export(config.router.sticky_store == StickyStore::Kv)
-    .with_idempotency_export(config.router.idempotency_store == StickyStore::Kv);
+    .with_idempotency_export(config.router.idempotency_store == StickyStore::Kv)
+    .with_decision_records(config.records.sample_ratio);
     let router = if config.router.quota_store == StickyStore::Kv {
         router.with_leased_quotas()
     } else {
@@ -272,6 +274,20 @@ pub async fn start(
         );
     }
 
+    let mut record_sink = None;
+    if config.records.sample_ratio > 0.0 {
+        let channel = records::channel(&metrics.registry, config.records.queue_capacity);
+        record_sink = Some(channel.sink);
+        background.push(tokio::spawn(records::run(
+            client.clone(),
+            config.records.clone(),
+            config.router.subject_prefix.clone(),
+            channel.written,
+            channel.records,
+            stop_rx.clone(),
+        )));
+    }
+
     let counters = control::Counters::default();
     let decide_counters = counters.decide.clone();
     let feedback_task = tokio::spawn(feedback::serve(
@@ -316,6 +332,7 @@ pub async fn start(
             .dlq_enabled
             .then(|| Dlq::new(subjects.dlq.clone(), metrics.clone())),
         sticky_sync,
+        records: record_sink,
         default_reply: subjects.decide_reply.clone().into(),
         scoped_subject: subjects.decide_scoped.clone(),
         quota_leased,

@@ -32,6 +32,7 @@ use crate::service::backpressure::Backpressure;
 use crate::service::dlq::Dlq;
 use crate::service::micro::EndpointCounters;
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::records::RecordSink;
 use crate::transport::readiness::Readiness;
 use crate::transport::scoped::Scoped;
 use crate::{runtime::shutdown, transport::nats};
@@ -56,6 +57,8 @@ pub struct DecidePath {
     pub dlq: Option<Dlq>,
     /// Shares new sticky mappings with other routers (`sticky_store = "kv"`).
     pub sticky_sync: Option<StickySync>,
+    /// Where sampled decisions' records go (`records.sample_ratio` above 0).
+    pub records: Option<RecordSink>,
     /// Where a reply goes when the request has no reply subject.
     pub default_reply: Subject,
     /// What `$SRV.STATS` reports of the decide endpoint.

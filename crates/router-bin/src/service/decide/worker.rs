@@ -207,6 +207,9 @@ async fn complete(
     if let Some(sync) = &path.sticky_sync {
         sync.offer(&handled);
     }
+    if let Some(records) = &path.records {
+        records.offer(&mut handled);
+    }
     if let (Some(ours), Some(fleet)) = (handled.idempotent.take(), &path.fleet_idempotency) {
         handled = fleet.settle(&path.router, ours, handled).await;
     }
