@@ -87,8 +87,12 @@ pub struct Handled {
     /// The quota that refused the request, as (scope, kind): (`tenant`, `rpm`), …
     pub quota_refusal: Option<(&'static str, &'static str)>,
     /// The record of this decision, when the router records decisions
-    /// ([`Router::with_decision_records`]) and sampled this one; `None` otherwise.
+    /// ([`Router::with_decision_records`]) and sampled this one, or when the caller asked
+    /// for it ([`Router::handle_explained`]); `None` otherwise.
     pub record: Option<Box<DecisionRecord>>,
+    /// True when [`Handled::record`] was sampled at the record ratio, to be kept; false
+    /// when it was made only because the caller asked (a trace span's attributes).
+    pub keep_record: bool,
 }
 
 /// A request's first decision for its idempotency key, to be offered to the fleet: when
@@ -212,7 +216,38 @@ impl Router {
         now_ms: u64,
         rng: &mut impl Rng,
     ) -> Handled {
-        self.handle_pass(body, version_header, subject_tenant, now_ms, rng, true)
+        self.handle_pass(
+            body,
+            version_header,
+            subject_tenant,
+            now_ms,
+            rng,
+            true,
+            false,
+        )
+    }
+
+    /// [`Router::handle_scoped`] (or, with `after_wait`, [`Router::handle_after_wait`]) that
+    /// also explains the decision: [`Handled::record`] is set for every decision, and
+    /// [`Handled::keep_record`] says whether it was sampled for keeping as well.
+    pub fn handle_explained(
+        &self,
+        body: &[u8],
+        version_header: Option<&str>,
+        subject_tenant: Option<&str>,
+        now_ms: u64,
+        rng: &mut impl Rng,
+        after_wait: bool,
+    ) -> Handled {
+        self.handle_pass(
+            body,
+            version_header,
+            subject_tenant,
+            now_ms,
+            rng,
+            !after_wait,
+            true,
+        )
     }
 
     /// [`Router::handle_scoped`] again for a request answered [`Outcome::AwaitingLease`],
@@ -225,9 +260,18 @@ impl Router {
         now_ms: u64,
         rng: &mut impl Rng,
     ) -> Handled {
-        self.handle_pass(body, version_header, subject_tenant, now_ms, rng, false)
+        self.handle_pass(
+            body,
+            version_header,
+            subject_tenant,
+            now_ms,
+            rng,
+            false,
+            false,
+        )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn handle_pass(
         &self,
         body: &[u8],
@@ -236,6 +280,7 @@ impl Router {
         now_ms: u64,
         rng: &mut impl Rng,
         may_wait: bool,
+        explain_always: bool,
     ) -> Handled {
         let request = match request::decode(body, version_header, &self.settings.limits) {
             Ok(request) => request,
@@ -289,9 +334,9 @@ impl Router {
 
         let mut refusal_tag = None;
         let mut awaiting = false;
-        let mut explained = self
-            .samples_record(rng)
-            .then(|| (Explanation::default(), String::new()));
+        let keep_record = self.samples_record(rng);
+        let mut explained =
+            (keep_record || explain_always).then(|| (Explanation::default(), String::new()));
         let mut decide = |sticky: &mut Option<StickyMapping>| {
             let Some((policy, tenant_quota)) = self
                 .policies
@@ -387,6 +432,7 @@ impl Router {
                     sticky,
                     idempotent,
                     quota_refusal: None,
+                    keep_record: keep_record && record.is_some(),
                     record,
                 }
             }
@@ -397,6 +443,7 @@ impl Router {
                 idempotent: None,
                 quota_refusal: None,
                 record: None,
+                keep_record: false,
             },
             Err(rejection) => {
                 let mut handled = rejected(&rejection, context, tenant());
@@ -423,6 +470,7 @@ impl Router {
             idempotent: None,
             quota_refusal: None,
             record: None,
+            keep_record: false,
         }
     }
 
@@ -489,5 +537,6 @@ fn rejected(
         idempotent: None,
         quota_refusal: None,
         record: None,
+        keep_record: false,
     }
 }

@@ -133,3 +133,28 @@ fn a_replayed_decision_is_not_recorded_again() {
     assert_eq!(reply["ok"], true);
     assert!(record.is_none());
 }
+
+#[test]
+fn an_explained_decision_carries_its_record_without_keeping_it() {
+    let router = recording(0.0);
+    let handled = router.handle_explained(
+        &bytes(&acme_request("records")),
+        None,
+        None,
+        NOW,
+        &mut rng(3),
+        false,
+    );
+    let record = handled.record.expect("asked for");
+    assert!(!handled.keep_record, "not sampled at ratio 0");
+    assert_eq!(record.candidates.len(), 4);
+    let kept = recording(1.0).handle_explained(
+        &bytes(&acme_request("records")),
+        None,
+        None,
+        NOW,
+        &mut rng(3),
+        false,
+    );
+    assert!(kept.keep_record && kept.record.is_some());
+}

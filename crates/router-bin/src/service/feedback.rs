@@ -17,9 +17,22 @@ use router_core::{FeedbackEffect, FeedbackError, Router};
 use crate::config::subject_tenant;
 use crate::service::micro::EndpointCounters;
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::traces::Traces;
 use crate::transport::readiness::Readiness;
 use crate::transport::scoped::Scoped;
 use crate::{runtime::clock, runtime::shutdown};
+
+/// What answers feedback.
+pub struct FeedbackPath {
+    /// Applies the reports.
+    pub router: Arc<Router>,
+    /// The tracer, when spans are exported.
+    pub traces: Option<Arc<Traces>>,
+    /// Metric handles.
+    pub metrics: Arc<Metrics>,
+    /// What `$SRV.STATS` reports of the feedback endpoint.
+    pub counters: Arc<EndpointCounters>,
+}
 
 /// Applies feedback messages on `[unscoped, scoped]` (the contract's subject and its
 /// tenant-scoped twin) until `shutdown` flips. A report that came by a tenant's subject
@@ -27,12 +40,16 @@ use crate::{runtime::clock, runtime::shutdown};
 pub async fn serve(
     client: Client,
     [unscoped, scoped]: [String; 2],
-    router: Arc<Router>,
-    metrics: Arc<Metrics>,
-    counters: Arc<EndpointCounters>,
+    path: FeedbackPath,
     readiness: Arc<Readiness>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let FeedbackPath {
+        router,
+        traces,
+        metrics,
+        counters,
+    } = path;
     let subscribe = async {
         let subscription = Scoped::subscribe(&client, &unscoped, &scoped, None)
             .await
@@ -50,6 +67,10 @@ pub async fn serve(
             message = subscription.next() => match message { Some(m) => m, None => break },
         };
         let started = std::time::Instant::now();
+        let mut span = traces.as_ref().map(|traces| {
+            let size = message.payload.len();
+            traces.request_span("feedback", &message.subject, message.headers.as_ref(), size)
+        });
         let scope = subject_tenant(&scoped, &message.subject);
         let applied = router.feedback_scoped(&message.payload, scope, clock::now_ms());
         let error = applied.as_ref().err().map(|e| e.code().as_str());
@@ -63,6 +84,9 @@ pub async fn serve(
                         applied.iter().map(|a| a.policy_id.as_str()).collect()
                     }
                 };
+                if let Some(span) = &mut span {
+                    span.set("beamline.feedback.policies", policies.len() as i64);
+                }
                 serde_json::json!({"ok": true, "policies": policies})
             }
             Err(err) => {
@@ -71,12 +95,23 @@ pub async fn serve(
                     metrics.scope_refused_feedback.increment(1);
                 }
                 tracing::debug!(%err, "feedback refused");
+                if let Some(span) = &mut span {
+                    span.failed(err.code().as_str(), None);
+                }
                 serde_json::json!({"ok": false,
                                    "error": {"code": err.code().as_str(), "message": err.to_string()}})
             }
         };
         if let Some(reply) = message.reply {
-            let _ = client.publish(reply, Bytes::from(answer.to_string())).await;
+            let answer = Bytes::from(answer.to_string());
+            let _ = match &span {
+                Some(span) => {
+                    client
+                        .publish_with_headers(reply, span.reply_headers(), answer)
+                        .await
+                }
+                None => client.publish(reply, answer).await,
+            };
         }
     }
     Ok(())

@@ -20,6 +20,7 @@ use crate::service::decide::{self, DecidePath, Intake};
 use crate::service::dlq::{self, Dlq};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::records;
+use crate::telemetry::traces::Traces;
 use crate::transport::connect_diagnosis::ConnectDiagnosis;
 use crate::transport::readiness::{self, Readiness, ReadyReport};
 use crate::{
@@ -162,6 +163,9 @@ pub async fn start(
     let subjects = Subjects::new(&config.router.subject_prefix);
     let metrics = Arc::new(Metrics::new(&subjects.decide)?);
     let router = Arc::new(prepare(&config, &metrics, false)?);
+    let traces = Traces::start(&config.tracing)
+        .map_err(ConfigError)?
+        .map(Arc::new);
 
     tls::preflight(
         &config.nats.url,
@@ -293,9 +297,12 @@ pub async fn start(
     let feedback_task = tokio::spawn(feedback::serve(
         client.clone(),
         [subjects.feedback.clone(), subjects.feedback_scoped.clone()],
-        router.clone(),
-        metrics.clone(),
-        counters.feedback.clone(),
+        feedback::FeedbackPath {
+            router: router.clone(),
+            traces: traces.clone(),
+            metrics: metrics.clone(),
+            counters: counters.feedback.clone(),
+        },
         readiness.clone(),
         stop_rx.clone(),
     ));
@@ -333,6 +340,7 @@ pub async fn start(
             .then(|| Dlq::new(subjects.dlq.clone(), metrics.clone())),
         sticky_sync,
         records: record_sink,
+        traces: traces.clone(),
         default_reply: subjects.decide_reply.clone().into(),
         scoped_subject: subjects.decide_scoped.clone(),
         quota_leased,
@@ -369,6 +377,9 @@ pub async fn start(
             let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
         }
         nats::flush_before_stop(&client, "final flush").await;
+        if let Some(traces) = traces {
+            traces.shutdown().await;
+        }
         let _ = tokio::time::timeout(Duration::from_secs(2), http_task).await;
         decided?;
         tracing::info!("stopped");

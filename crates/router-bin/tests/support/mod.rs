@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod fleet;
 pub mod hostile;
+pub mod otlp;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -12,6 +12,7 @@ use router_core::{Handled, IntakeErrorCode, Outcome, Reason};
 use super::{Arrival, DecidePath};
 use crate::config::{subject_tenant, Responder};
 use crate::runtime::clock;
+use crate::telemetry::traces::RequestSpan;
 
 /// The fixed reply of [`Responder::Echo`], shaped and sized like a real decision.
 pub const ECHO_REPLY: &[u8] = br#"{"ok":true,"decision":{"provider_id":"echo","reason":"weighted","priority":50,"expected_latency_ms":0,"expected_cost":0,"policy_id":"default","metadata":{"tenant_id":"echo"}},"context":{"request_id":null}}"#;
@@ -22,7 +23,7 @@ pub const ECHO_REPLY: &[u8] = br#"{"ok":true,"decision":{"provider_id":"echo","r
 pub(super) async fn finish(
     client: &Client,
     path: &DecidePath,
-    arrival: &Arrival,
+    arrival: Arrival,
     handled: Handled,
     taken: Instant,
 ) {
@@ -33,7 +34,7 @@ pub(super) async fn finish(
             ..
         }
     );
-    reply(client, path, &arrival.message, handled, taken).await;
+    reply(client, path, &arrival.message, handled, taken, arrival.span).await;
     let metrics = &path.metrics;
     metrics.decide_service.record(taken.elapsed().as_secs_f64());
     let backpressure = &path.backpressure;
@@ -47,20 +48,32 @@ pub(super) async fn finish(
     backpressure.intake.finish_one();
 }
 
-/// Publishes the reply and counts it (its processing from `started`); intake rejections
-/// also go to the DLQ.
+/// Publishes the reply (with the `traceparent` of `span`, when there is one) and counts it
+/// (its processing from `started`); intake rejections also go to the DLQ. The span ends
+/// here.
 pub(super) async fn reply(
     client: &Client,
     path: &DecidePath,
     message: &Message,
     handled: Handled,
     started: Instant,
+    span: Option<RequestSpan>,
 ) {
     let reply_to = match &message.reply {
         Some(reply) => reply.clone(),
         None => path.default_reply.clone(),
     };
-    if let Err(err) = client.publish(reply_to, Bytes::from(handled.reply)).await {
+    let payload = Bytes::from(handled.reply);
+    let published = match &span {
+        Some(span) => {
+            client
+                .publish_with_headers(reply_to, span.reply_headers(), payload)
+                .await
+        }
+        None => client.publish(reply_to, payload).await,
+    };
+    drop(span);
+    if let Err(err) = published {
         tracing::warn!(%err, "cannot publish a decide reply");
     }
     let metrics = &path.metrics;
@@ -100,9 +113,35 @@ pub(super) async fn reply(
     }
 }
 
+/// What a request's span says of its answer: the decision (from its record), or the error.
+pub(super) fn annotate(span: &mut RequestSpan, handled: &Handled) {
+    match (&handled.outcome, &handled.record) {
+        (Outcome::Decided { .. }, Some(record)) => span.decided(record),
+        (Outcome::Decided { reason, replayed }, None) => {
+            span.set("beamline.decision.reason", reason.as_str());
+            span.set("beamline.decision.replayed", *replayed);
+        }
+        (
+            Outcome::Rejected {
+                code, tenant_id, ..
+            },
+            _,
+        ) => {
+            span.failed(code.as_str(), tenant_id.as_deref());
+        }
+        (Outcome::AwaitingLease, _) => {}
+    }
+}
+
 /// The reply to one request taken off the queue, and what it says. With `after_wait` the
-/// request already waited for a quota lease: a meter still dry refuses.
-pub(super) fn respond(path: &DecidePath, message: &Message, after_wait: bool) -> Handled {
+/// request already waited for a quota lease: a meter still dry refuses. With `explain` the
+/// decision's record is made for its span.
+pub(super) fn respond(
+    path: &DecidePath,
+    message: &Message,
+    after_wait: bool,
+    explain: bool,
+) -> Handled {
     let monitor = &path.backpressure.monitor;
     if monitor.is_active() {
         return path
@@ -120,6 +159,7 @@ pub(super) fn respond(path: &DecidePath, message: &Message, after_wait: bool) ->
             idempotent: None,
             quota_refusal: None,
             record: None,
+            keep_record: false,
         },
         Responder::Decide => {
             crate::service::canary::burn();
@@ -133,7 +173,10 @@ pub(super) fn respond(path: &DecidePath, message: &Message, after_wait: bool) ->
             let scope = subject_tenant(&path.scoped_subject, &message.subject);
             let decide = || {
                 let (body, now, rng) = (&message.payload, clock::now_ms(), &mut rand::rng());
-                if after_wait {
+                if explain {
+                    path.router
+                        .handle_explained(body, version, scope, now, rng, after_wait)
+                } else if after_wait {
                     path.router
                         .handle_after_wait(body, version, scope, now, rng)
                 } else {

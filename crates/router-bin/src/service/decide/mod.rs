@@ -33,6 +33,7 @@ use crate::service::dlq::Dlq;
 use crate::service::micro::EndpointCounters;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::records::RecordSink;
+use crate::telemetry::traces::{RequestSpan, Traces};
 use crate::transport::readiness::Readiness;
 use crate::transport::scoped::Scoped;
 use crate::{runtime::shutdown, transport::nats};
@@ -59,6 +60,8 @@ pub struct DecidePath {
     pub sticky_sync: Option<StickySync>,
     /// Where sampled decisions' records go (`records.sample_ratio` above 0).
     pub records: Option<RecordSink>,
+    /// The tracer, when spans are exported (`tracing.otlp_endpoint`).
+    pub traces: Option<Arc<Traces>>,
     /// Where a reply goes when the request has no reply subject.
     pub default_reply: Subject,
     /// What `$SRV.STATS` reports of the decide endpoint.
@@ -76,10 +79,11 @@ pub struct DecidePath {
 /// Longest a decision waits for a quota lease before its meter refuses.
 pub const LEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// A request read off the subscription, with when.
+/// A request read off the subscription, with when, and its span when traces are on.
 struct Arrival {
     message: Message,
     at: Instant,
+    span: Option<RequestSpan>,
 }
 
 /// Where and how many workers subscribe.

@@ -13,8 +13,9 @@ use tokio::sync::watch;
 
 use router_core::{Handled, Outcome};
 
-use super::answer::{finish, reply, respond};
+use super::answer::{annotate, finish, reply, respond};
 use super::{Arrival, DecidePath, LEASE_WAIT, READ_BATCH};
+use crate::telemetry::traces::RequestSpan;
 use crate::transport::nats;
 use crate::transport::scoped::Scoped;
 
@@ -90,7 +91,11 @@ impl Worker {
             return;
         }
         backpressure.intake.queued_one();
-        self.queue.push_back(Arrival { message, at });
+        let span = self.path.traces.as_ref().map(|traces| {
+            let size = message.payload.len();
+            traces.request_span("decide", &message.subject, message.headers.as_ref(), size)
+        });
+        self.queue.push_back(Arrival { message, at, span });
     }
 
     /// Answers `overloaded` without the decision path.
@@ -109,7 +114,8 @@ impl Worker {
         backpressure.intake.start_one();
         backpressure.classify();
         let taken = Instant::now();
-        let handled = respond(&self.path, &arrival.message, false);
+        let explain = arrival.span.as_ref().is_some_and(RequestSpan::is_recording);
+        let handled = respond(&self.path, &arrival.message, false, explain);
         let awaiting = matches!(handled.outcome, Outcome::AwaitingLease);
         let settles = handled.idempotent.is_some() && self.path.fleet_idempotency.is_some();
         if awaiting || settles {
@@ -118,21 +124,21 @@ impl Worker {
             let (client, path) = (self.client.clone(), self.path.clone());
             tokio::spawn(async move {
                 let handled = if awaiting {
-                    answer_after_lease(&path, &arrival.message).await
+                    answer_after_lease(&path, &arrival.message, explain).await
                 } else {
                     handled
                 };
-                complete(&client, &path, &arrival, handled, taken).await;
+                complete(&client, &path, arrival, handled, taken).await;
             });
             return;
         }
-        complete(&self.client, &self.path, &arrival, handled, taken).await;
+        complete(&self.client, &self.path, arrival, handled, taken).await;
     }
 
     /// Publishes the reply and counts it (its processing from `started`); intake rejections
     /// also go to the DLQ.
     async fn reply(&self, message: &Message, handled: Handled, started: Instant) {
-        reply(&self.client, &self.path, message, handled, started).await;
+        reply(&self.client, &self.path, message, handled, started, None).await;
     }
 
     /// After shutdown: unsubscribes, then answers what was queued and what the server had
@@ -180,19 +186,19 @@ impl Worker {
 /// The answer to a request that waited for a quota lease: asked again after each pass of
 /// the sync task until the lease came, or once more when [`LEASE_WAIT`] is over (then a
 /// meter still dry refuses).
-async fn answer_after_lease(path: &DecidePath, message: &Message) -> Handled {
+async fn answer_after_lease(path: &DecidePath, message: &Message, explain: bool) -> Handled {
     let deadline = tokio::time::Instant::now() + LEASE_WAIT;
     while let Some(leased) = &path.quota_leased {
         let _ = tokio::time::timeout_at(deadline, leased.notified()).await;
         if tokio::time::Instant::now() >= deadline {
             break;
         }
-        let again = respond(path, message, false);
+        let again = respond(path, message, false, explain);
         if !matches!(again.outcome, Outcome::AwaitingLease) {
             return again;
         }
     }
-    respond(path, message, true)
+    respond(path, message, true, explain)
 }
 
 /// Offers a new sticky mapping to the fleet, settles a first decision for an idempotency key
@@ -200,10 +206,13 @@ async fn answer_after_lease(path: &DecidePath, message: &Message) -> Handled {
 async fn complete(
     client: &Client,
     path: &DecidePath,
-    arrival: &Arrival,
+    mut arrival: Arrival,
     mut handled: Handled,
     taken: Instant,
 ) {
+    if let Some(span) = &mut arrival.span {
+        annotate(span, &handled);
+    }
     if let Some(sync) = &path.sticky_sync {
         sync.offer(&handled);
     }

@@ -104,9 +104,12 @@ pub fn channel(registry: &Registry, capacity: usize) -> Channel {
 }
 
 impl RecordSink {
-    /// Queues the record `handled` carries, if any; when the queue is full it is dropped
-    /// and counted.
+    /// Queues the record `handled` carries, if it was sampled for keeping; when the queue
+    /// is full it is dropped and counted.
     pub fn offer(&self, handled: &mut Handled) {
+        if !handled.keep_record {
+            return;
+        }
         if let Some(record) = handled.record.take() {
             if self.queue.try_send(record).is_err() {
                 self.dropped.increment(1);
