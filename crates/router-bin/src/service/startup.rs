@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use router_core::{BackpressureMonitor, Router, RouterSettings};
 
-use crate::config::{Config, PolicySource, StickyStore, Subjects};
+use crate::config::{Config, PolicySource, Responder, StickyStore, Subjects};
 use crate::fleet::idempotency::FleetIdempotency;
 use crate::fleet::policies_kv::{self, PolicyTarget};
 use crate::service::backpressure::{Backpressure, IntakeCounts};
@@ -163,9 +163,13 @@ pub async fn start(
     let subjects = Subjects::new(&config.router.subject_prefix);
     let metrics = Arc::new(Metrics::new(&subjects.decide)?);
     let router = Arc::new(prepare(&config, &metrics, false)?);
-    let traces = Traces::start(&config.tracing)
-        .map_err(ConfigError)?
-        .map(Arc::new);
+    // The echo responder (the bench's reference) makes no decision and no span.
+    let traces = match config.router.responder {
+        Responder::Decide => Traces::start(&config.tracing)
+            .map_err(ConfigError)?
+            .map(Arc::new),
+        Responder::Echo => None,
+    };
 
     tls::preflight(
         &config.nats.url,
