@@ -49,7 +49,8 @@ async fn every_metric_the_dashboard_queries_is_exposed() {
         "quota",
         json!({"providers": [{"name": "openai", "weight": 100, "rpm": 1}]}),
     )]);
-    let router = support::start_router(&server, RouterArgs::new(dir.path(), &[]))
+    let args = RouterArgs::new(dir.path(), &["--record-sample-ratio", "1"]);
+    let router = support::start_router(&server, args)
         .await
         .expect("router starts");
     let nats = client(&server).await;
