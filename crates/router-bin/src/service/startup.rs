@@ -163,7 +163,7 @@ pub async fn start(
     let subjects = Subjects::new(&config.router.subject_prefix);
     let metrics = Arc::new(Metrics::new(&subjects.decide)?);
     let router = Arc::new(prepare(&config, &metrics, false)?);
-    // The echo responder (the bench's reference) makes no decision and no span.
+    // The echo responder (the bench's reference) makes no decision, no span and no record.
     let traces = match config.router.responder {
         Responder::Decide => Traces::start(&config.tracing)
             .map_err(ConfigError)?
@@ -283,7 +283,7 @@ pub async fn start(
     }
 
     let mut record_sink = None;
-    if config.records.sample_ratio > 0.0 {
+    if config.records.sample_ratio > 0.0 && config.router.responder == Responder::Decide {
         let channel = records::channel(&metrics.registry, config.records.queue_capacity);
         record_sink = Some(channel.sink);
         background.push(tokio::spawn(records::run(

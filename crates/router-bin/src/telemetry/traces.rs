@@ -162,22 +162,22 @@ impl RequestSpan {
     }
 
     /// Names the decision: tenant, policy and version, the chosen provider, the reason, the
-    /// plan, and each excluded provider with why.
-    pub fn decided(&mut self, record: &DecisionRecord) {
+    /// plan, and each excluded provider with why. Takes the record, whose strings become the
+    /// attributes without a copy.
+    pub fn decided(&mut self, record: DecisionRecord) {
         let excluded: Vec<StringValue> = record
             .candidates
             .iter()
             .filter_map(|c| Some(format!("{}:{}", c.provider_id, c.excluded.as_deref()?).into()))
             .collect();
-        let plan: Vec<StringValue> = record.plan.iter().map(|p| p.clone().into()).collect();
+        let plan: Vec<StringValue> = record.plan.into_iter().map(StringValue::from).collect();
         self.span.set_attributes([
-            KeyValue::new("messaging.message.id", record.request_id.clone()),
-            KeyValue::new("gen_ai.provider.name", record.provider_id.clone()),
-            KeyValue::new("beamline.tenant_id", record.tenant_id.clone()),
-            KeyValue::new("beamline.policy.id", record.policy_id.clone()),
-            KeyValue::new("beamline.policy.version", record.policy_version.clone()),
-            KeyValue::new("beamline.decision.id", record.decision_id.clone()),
-            KeyValue::new("beamline.decision.provider", record.provider_id.clone()),
+            KeyValue::new("messaging.message.id", record.request_id),
+            KeyValue::new("gen_ai.provider.name", record.provider_id),
+            KeyValue::new("beamline.tenant_id", record.tenant_id),
+            KeyValue::new("beamline.policy.id", record.policy_id),
+            KeyValue::new("beamline.policy.version", record.policy_version),
+            KeyValue::new("beamline.decision.id", record.decision_id),
             KeyValue::new("beamline.decision.reason", record.reason.as_str()),
             KeyValue::new("beamline.decision.plan", Value::Array(Array::String(plan))),
             KeyValue::new(

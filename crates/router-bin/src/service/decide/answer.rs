@@ -7,7 +7,7 @@ use std::time::Instant;
 use async_nats::{Client, Message};
 use bytes::Bytes;
 
-use router_core::{Handled, IntakeErrorCode, Outcome, Reason};
+use router_core::{DecisionRecord, Handled, IntakeErrorCode, Outcome, Reason};
 
 use super::{Arrival, DecidePath};
 use crate::config::{subject_tenant, Responder};
@@ -57,7 +57,7 @@ pub(super) async fn reply(
     message: &Message,
     handled: Handled,
     started: Instant,
-    span: Option<RequestSpan>,
+    span: Option<Box<RequestSpan>>,
 ) {
     let reply_to = match &message.reply {
         Some(reply) => reply.clone(),
@@ -113,23 +113,27 @@ pub(super) async fn reply(
     }
 }
 
-/// What a request's span says of its answer: the decision (from its record), or the error.
-pub(super) fn annotate(span: &mut RequestSpan, handled: &Handled) {
-    match (&handled.outcome, &handled.record) {
-        (Outcome::Decided { .. }, Some(record)) => span.decided(record),
-        (Outcome::Decided { reason, replayed }, None) => {
-            span.set("beamline.decision.reason", reason.as_str());
-            span.set("beamline.decision.replayed", *replayed);
-        }
-        (
-            Outcome::Rejected {
-                code, tenant_id, ..
-            },
-            _,
-        ) => {
+/// What a request's span says of its answer: the decision (from its record, taken unless it
+/// is also to be kept in the records stream), or the error.
+pub(super) fn annotate(span: &mut RequestSpan, handled: &mut Handled) {
+    match &handled.outcome {
+        Outcome::Decided { reason, replayed } => match handled.record.take() {
+            Some(record) if handled.keep_record => {
+                span.decided(DecisionRecord::clone(&record));
+                handled.record = Some(record);
+            }
+            Some(record) => span.decided(*record),
+            None => {
+                span.set("beamline.decision.reason", reason.as_str());
+                span.set("beamline.decision.replayed", *replayed);
+            }
+        },
+        Outcome::Rejected {
+            code, tenant_id, ..
+        } => {
             span.failed(code.as_str(), tenant_id.as_deref());
         }
-        (Outcome::AwaitingLease, _) => {}
+        Outcome::AwaitingLease => {}
     }
 }
 

@@ -79,11 +79,12 @@ pub struct DecidePath {
 /// Longest a decision waits for a quota lease before its meter refuses.
 pub const LEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// A request read off the subscription, with when, and its span when traces are on.
+/// A request read off the subscription, with when, and its span when traces are on (boxed:
+/// a span is large, and an arrival is moved through the queue).
 struct Arrival {
     message: Message,
     at: Instant,
-    span: Option<RequestSpan>,
+    span: Option<Box<RequestSpan>>,
 }
 
 /// Where and how many workers subscribe.

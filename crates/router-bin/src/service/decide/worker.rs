@@ -15,7 +15,6 @@ use router_core::{Handled, Outcome};
 
 use super::answer::{annotate, finish, reply, respond};
 use super::{Arrival, DecidePath, LEASE_WAIT, READ_BATCH};
-use crate::telemetry::traces::RequestSpan;
 use crate::transport::nats;
 use crate::transport::scoped::Scoped;
 
@@ -93,7 +92,9 @@ impl Worker {
         backpressure.intake.queued_one();
         let span = self.path.traces.as_ref().map(|traces| {
             let size = message.payload.len();
-            traces.request_span("decide", &message.subject, message.headers.as_ref(), size)
+            let span =
+                traces.request_span("decide", &message.subject, message.headers.as_ref(), size);
+            Box::new(span)
         });
         self.queue.push_back(Arrival { message, at, span });
     }
@@ -114,7 +115,10 @@ impl Worker {
         backpressure.intake.start_one();
         backpressure.classify();
         let taken = Instant::now();
-        let explain = arrival.span.as_ref().is_some_and(RequestSpan::is_recording);
+        let explain = arrival
+            .span
+            .as_ref()
+            .is_some_and(|span| span.is_recording());
         let handled = respond(&self.path, &arrival.message, false, explain);
         let awaiting = matches!(handled.outcome, Outcome::AwaitingLease);
         let settles = handled.idempotent.is_some() && self.path.fleet_idempotency.is_some();
@@ -211,7 +215,7 @@ async fn complete(
     taken: Instant,
 ) {
     if let Some(span) = &mut arrival.span {
-        annotate(span, &handled);
+        annotate(span, &mut handled);
     }
     if let Some(sync) = &path.sticky_sync {
         sync.offer(&handled);
