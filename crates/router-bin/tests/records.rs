@@ -176,23 +176,37 @@ async fn explain_names_the_open_breaker_the_cooldown_and_the_plan() {
             "2",
         ],
     );
-    let tail = tail
+    let mut tail = tail
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("router tail runs");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    for (id, tenant) in [("r-2", "globex"), ("r-3", "acme"), ("r-4", "acme")] {
-        ask(
-            &nats,
-            format!("{prefix}.v1.decide"),
-            records_request(id, tenant),
-        )
-        .await;
+    // Decisions for globex and acme by turns, until `tail` has shown two (it follows only
+    // what is written once it is subscribed, which may take a moment on a loaded machine).
+    let mut ended = false;
+    for i in 0..60 {
+        for tenant in ["globex", "acme"] {
+            let id = format!("r-{tenant}-{i}");
+            ask(
+                &nats,
+                format!("{prefix}.v1.decide"),
+                records_request(&id, tenant),
+            )
+            .await;
+        }
+        if tail.try_wait().expect("tail's status").is_some() {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let output = tokio::task::spawn_blocking(move || tail.wait_with_output())
-        .await
-        .expect("joined")
-        .expect("router tail ends after two decisions");
+    if !ended {
+        let _ = tail.kill();
+    }
+    let output = tail.wait_with_output().expect("tail's output");
+    assert!(
+        ended,
+        "router tail did not end after two acme decisions in 15 s"
+    );
     let text = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(lines.len(), 2, "{text}");
